@@ -1,0 +1,106 @@
+"""The Show-and-Tell decoder: image vector -> initial recurrent state -> words.
+
+    features [B, F] --Linear+tanh--> (h0, c0) of every layer        (init-inject, default)
+    <start> w1 .. wn --Embedding--> CellStack --Dropout--> Linear --> logits [B, T, V]
+
+With inject="pre" the projected image is instead the first input, as in the original
+Show and Tell, and the state starts at zero."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .cells import CELLS, CellStack, State
+
+
+@dataclass
+class DecoderConfig:
+    """Everything needed to rebuild a decoder; serialized into a checkpoint's config.json."""
+
+    vocab_size: int
+    feature_dim: int = 1280
+    embed_dim: int = 512
+    hidden_dim: int = 512
+    num_layers: int = 1
+    dropout: float = 0.5
+    cell: str = "lstm"
+    inject: str = "init"
+    tie_weights: bool = False
+    forget_bias: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell: unknown '{self.cell}' (choose from {', '.join(CELLS)})")
+        if self.inject not in ("init", "pre"):
+            raise ValueError(f"inject: unknown '{self.inject}' (choose init or pre)")
+        if min(self.vocab_size, self.feature_dim, self.embed_dim, self.hidden_dim, self.num_layers) < 1:
+            raise ValueError("vocab_size, feature_dim, embed_dim, hidden_dim, num_layers must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DecoderConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"decoder config: unknown field(s) {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class CaptionDecoder(nn.Module):
+    """Recurrent caption decoder whose state is initialized from one image feature vector."""
+
+    def __init__(self, cfg: DecoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.rnn = CellStack(cfg.cell, cfg.embed_dim, cfg.hidden_dim, cfg.num_layers,
+                             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+                             forget_bias=cfg.forget_bias)
+        n_state = cfg.num_layers * (2 if self.rnn.has_cell_state else 1)
+        self.image = nn.Linear(cfg.feature_dim, n_state * cfg.hidden_dim if cfg.inject == "init"
+                               else cfg.embed_dim)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=0)
+        self.drop = nn.Dropout(cfg.dropout)
+        if cfg.tie_weights:  # project h to the embedding size so the output can share its matrix
+            self.bridge = nn.Linear(cfg.hidden_dim, cfg.embed_dim)
+            self.out = nn.Linear(cfg.embed_dim, cfg.vocab_size)
+            self.out.weight = self.embed.weight
+        else:
+            self.bridge = nn.Identity()
+            self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+
+    def init_state(self, features: Tensor) -> list[State]:
+        """Image features [B, F] -> the per-layer initial state."""
+        if self.cfg.inject == "pre":
+            zero = self.rnn.zero_state(features.size(0), features.device, features.dtype)
+            _, states = self.rnn.step(self.drop(torch.tanh(self.image(features))), zero)
+            return states
+        parts = torch.tanh(self.image(features)).chunk(self.cfg.num_layers, dim=1)
+        k = 2 if self.rnn.has_cell_state else 1
+        return [tuple(p.chunk(k, dim=1)) for p in parts]
+
+    def logits(self, h: Tensor) -> Tensor:
+        """Hidden outputs [..., H] -> vocabulary logits [..., V]."""
+        return self.out(self.bridge(self.drop(h)))
+
+    def forward(self, features: Tensor, tokens: Tensor) -> Tensor:
+        """Teacher forcing: input ids [B, T] (starting with <start>) -> next-word logits [B, T, V]."""
+        out, _ = self.rnn(self.drop(self.embed(tokens)), self.init_state(features))
+        return self.logits(out)
+
+    def step(self, tokens: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """One word for each sequence: ids [B] -> log-probabilities [B, V] and the new state."""
+        h, states = self.rnn.step(self.drop(self.embed(tokens)), states)
+        return self.logits(h).log_softmax(-1), states
+
+    def step_with_gates(self, tokens: Tensor, states: list[State]) -> tuple[Tensor, list[State], list[dict]]:
+        """Like step, plus each layer's gate activations for inspection."""
+        h, states, gates = self.rnn.step_with_gates(self.drop(self.embed(tokens)), states)
+        return self.logits(h).log_softmax(-1), states, gates
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

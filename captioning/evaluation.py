@@ -1,0 +1,122 @@
+"""COCO caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr) via pycocoevalcap, scaled x100.
+
+The scorers are called directly on PTB-tokenized text: SPICE and COCOEvalCap.evaluate()
+need downloads and cannot run offline."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+
+METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence stdout and the Java tools' stderr chatter (fd level) for the duration."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved), os.close(null)
+
+
+def ptb_tokenize(captions: Mapping[object, Sequence[str]]) -> dict[object, list[str]]:
+    """The official PTB tokenizer (Java) as the COCO evaluation uses it; keys are kept."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    keys = list(captions)
+    index = {k: i for i, k in enumerate(keys)}
+    data = {index[k]: [{"caption": c} for c in caps] for k, caps in captions.items()}
+    with _quiet():
+        tokens = PTBTokenizer().tokenize(data)
+    return {keys[i]: v for i, v in tokens.items()}
+
+
+def cider(references: Mapping[object, Sequence[str]], generated: Mapping[object, str],
+          tokenized_refs: Mapping | None = None) -> float:
+    """CIDEr-D x100 only (cheap enough for every validation epoch)."""
+    from pycocoevalcap.cider.cider import Cider
+
+    refs = tokenized_refs or ptb_tokenize(references)
+    res = ptb_tokenize({k: [generated[k]] for k in references})
+    score, _ = Cider().compute_score(dict(refs), res)
+    return 100.0 * float(score)
+
+
+def score_captions(references: Mapping[object, Sequence[str]], generated: Mapping[object, str],
+                   meteor: bool = True) -> tuple[dict[str, float], dict[object, dict[str, float]]]:
+    """Corpus scores and per-image scores (x100) of generated captions against references."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    missing = [k for k in references if k not in generated]
+    if missing:
+        raise ValueError(f"no generated caption for {len(missing)} image(s), e.g. {missing[0]}")
+    keys = list(references)
+    gts = ptb_tokenize(references)
+    res = ptb_tokenize({k: [generated[k]] for k in keys})
+    overall: dict[str, float] = {}
+    per_image: dict[object, dict[str, float]] = {k: {} for k in keys}
+    with _quiet():
+        bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
+    for n in range(4):
+        overall[f"BLEU-{n + 1}"] = 100 * bleu[n]
+        for k, v in zip(keys, bleu_each[n]):
+            per_image[k][f"BLEU-{n + 1}"] = 100 * v
+    scorers = [("ROUGE-L", Rouge()), ("CIDEr", Cider())]
+    if meteor:
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        scorers.insert(0, ("METEOR", Meteor()))
+    for name, scorer in scorers:
+        score, each = scorer.compute_score(gts, res)
+        overall[name] = 100 * float(score)
+        for k, v in zip(keys, each):
+            per_image[k][name] = 100 * float(v)
+    return {m: overall[m] for m in METRICS if m in overall}, per_image
+
+
+def format_table(rows: Mapping[str, Mapping[str, float]], extra: Sequence[str] = ()) -> str:
+    """A plain-text table: one row per decoding setting, one column per metric."""
+    cols = [m for m in (*METRICS, *extra) if any(m in r for r in rows.values())]
+    width = max(len(name) for name in rows) + 2
+    col_w = [max(8, len(c)) + 1 for c in cols]
+    lines = ["".ljust(width) + "".join(c.rjust(w) for c, w in zip(cols, col_w))]
+    for name, r in rows.items():
+        cells = [f"{r[c]:.1f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+        lines.append(name.ljust(width) + "".join(v.rjust(w) for v, w in zip(cells, col_w)))
+    return "\n".join(lines)
+
+
+def caption_features(decoder, features, vocab, cfg=None, batch_size: int = 256) -> list[list]:
+    """Decode features [N, F] in batches into n-best hypothesis lists (text filled in)."""
+    from .decoding import decode
+
+    out = []
+    for i in range(0, features.size(0), batch_size):
+        out += decode(decoder, features[i:i + batch_size], cfg, vocab)
+    return out
+
+
+def evaluate_split(decoder, features, records, vocab, cfg=None, meteor: bool = True) -> dict:
+    """Caption every record's features and score against its references.
+
+    Returns {"scores": {metric: x100, distinct_captions, n_images}, "images": [per-image rows]}."""
+    hyps = caption_features(decoder, features, vocab, cfg)
+    generated = {r.image_id: h[0].text for r, h in zip(records, hyps)}
+    refs = {r.image_id: r.captions for r in records}
+    overall, per_image = score_captions(refs, generated, meteor=meteor)
+    rows = [{"image_id": r.image_id, "image": str(r.path), "caption": generated[r.image_id],
+             "logprob": h[0].logprob, "references": r.captions, "scores": per_image[r.image_id]}
+            for r, h in zip(records, hyps)]
+    scores = {**overall, "distinct_captions": len(set(generated.values())), "n_images": len(records)}
+    return {"scores": scores, "images": rows}
