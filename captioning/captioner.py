@@ -39,7 +39,7 @@ def _to_pil(image: Any) -> Image.Image:
     if isinstance(image, str | os.PathLike):
         return load_image(image)
     if isinstance(image, np.ndarray):
-        image = torch.from_numpy(np.ascontiguousarray(image))
+        image = torch.from_numpy(np.array(image))  # a copy: PIL's arrays are read-only
         image = image.permute(2, 0, 1) if image.ndim == 3 else image
     if not isinstance(image, Tensor):
         raise TypeError(f"cannot caption a {type(image).__name__}: pass PIL images, paths or tensors")

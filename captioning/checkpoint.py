@@ -65,7 +65,11 @@ class Checkpoint:
         decoder = CaptionDecoder(cfg)
         ref = decoder.state_dict()
         state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in state.items()}
-        missing, unexpected = decoder.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = decoder.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # same names, other shapes: weights of another config
+            raise ValueError(f"{folder / 'model.safetensors'}: weights do not match config.json "
+                             f"({str(exc).splitlines()[-1].strip()})") from None
         missing = [k for k in missing if not (cfg.tie_weights and k == "out.weight")]
         if missing or unexpected:
             raise ValueError(f"{folder / 'model.safetensors'}: weights do not match config.json "

@@ -162,6 +162,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Choose the default decoding on the val split (beam only if its CIDEr is higher), then save."""
+    from .checkpoint import Checkpoint
+    from .data import load_dataset, select_split
+    from .decoding import DecodeConfig
+    from .evaluation import evaluate_split
+
+    ckpt = Checkpoint.load(args.checkpoint)
+    records = select_split(load_dataset(args.dataset, args.images), "val")
+    _, features, kept = _load_features(args, records, ckpt.encoder.name)
+    options = {"greedy": DecodeConfig(), f"beam-{args.beam}": DecodeConfig("beam", beam_size=args.beam)}
+    cider = {name: evaluate_split(ckpt.decoder, features, kept, ckpt.vocab, cfg, meteor=False)["scores"]["CIDEr"]
+             for name, cfg in options.items()}
+    best = max(cider, key=lambda k: (cider[k], k == "greedy"))
+    print(", ".join(f"val CIDEr {k}: {v:.1f}" for k, v in cider.items()) + f" -> default decoding {best}")
+    ckpt.extra.update(decoding=options[best].to_dict(), decoding_choice={"split": "val", "cider": cider})
+    ckpt.save(args.out, half=args.half)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_caption(args: argparse.Namespace) -> int:
     from .captioner import Captioner, caption_paths
 
@@ -199,28 +220,40 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(p, required=False), _encoder_args(p), _device_arg(p)
     p.set_defaults(func=cmd_extract_features)
 
+    from .decoder import DecoderConfig
+    from .training import TrainConfig
+
+    t, m = TrainConfig(), DecoderConfig(vocab_size=1)
     p = sub.add_parser("train", help="train a decoder on cached features")
     _dataset_args(p, required=False), _encoder_args(p), _device_arg(p)
     p.add_argument("--out", required=True, metavar="RUN_DIR")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--patience", type=int, default=5)
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--val-images", type=int, default=0, help="validate on the first N val images (0: all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cell", default="lstm", choices=["lstm", "peephole", "cifg", "gru", "rnn"])
-    p.add_argument("--embed-dim", type=int, default=512)
-    p.add_argument("--hidden-dim", type=int, default=512)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--inject", default="init", choices=["init", "pre"])
+    p.add_argument("--epochs", type=int, default=t.epochs)
+    p.add_argument("--batch-size", type=int, default=t.batch_size)
+    p.add_argument("--lr", type=float, default=t.lr)
+    p.add_argument("--weight-decay", type=float, default=t.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=t.label_smoothing)
+    p.add_argument("--patience", type=int, default=t.patience)
+    p.add_argument("--min-count", type=int, default=t.min_count)
+    p.add_argument("--val-images", type=int, default=t.val_images, help="validate on the first N val images (0: all)")
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--cell", default=m.cell, choices=["lstm", "peephole", "cifg", "gru", "rnn"])
+    p.add_argument("--embed-dim", type=int, default=m.embed_dim)
+    p.add_argument("--hidden-dim", type=int, default=m.hidden_dim)
+    p.add_argument("--layers", type=int, default=m.num_layers)
+    p.add_argument("--dropout", type=float, default=m.dropout)
+    p.add_argument("--inject", default=m.inject, choices=["init", "pre"])
     p.add_argument("--tie-weights", action="store_true")
-    p.add_argument("--forget-bias", type=float, default=1.0)
+    p.add_argument("--forget-bias", type=float, default=m.forget_bias)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/latest")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="package a checkpoint: fp16 weights, default decoding chosen on val")
+    p.add_argument("checkpoint", metavar="CKPT_DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--half", action="store_true", help="store weights as float16")
+    p.add_argument("--beam", type=int, default=3, help="beam size to compare against greedy")
+    _dataset_args(p, required=False), _encoder_args(p), _device_arg(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("evaluate", help="score a checkpoint with BLEU, METEOR, ROUGE-L, CIDEr")
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder (default: the shipped model)")

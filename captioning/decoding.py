@@ -127,75 +127,66 @@ def _greedy_or_sample(decoder: CaptionDecoder, features: Tensor, cfg: DecodeConf
     return hyps
 
 
-def _blocked(seq: list[int]) -> list[int]:
-    """Words that would repeat a trigram already in seq."""
-    if len(seq) < 2:
-        return []
-    a, b = seq[-2], seq[-1]
-    return [seq[i + 2] for i in range(len(seq) - 2) if seq[i] == a and seq[i + 1] == b]
+def _block_trigrams(logp: Tensor, seqs: Tensor, t: int) -> None:
+    """Forbid, in place, any word that would repeat a trigram already in the row's sequence."""
+    if t < 3:
+        return
+    rows = seqs[:, :t].tolist()
+    for r, seq in enumerate(rows):
+        a, b = seq[-2], seq[-1]
+        banned = [seq[i + 2] for i in range(t - 2) if seq[i] == a and seq[i + 1] == b]
+        if banned:
+            logp[r, banned] = NEG
 
 
 def _beam(decoder: CaptionDecoder, features: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Batched beam search: n images x k beams advance as one batch of n*k rows.
+
+    Each step ranks the 2k best extensions per image. An <end> candidate that ranks above the
+    k-th live extension is finished; the k best others stay live. An image is done once it has
+    k finished hypotheses that no live beam can still beat; live beams are ended at max_len."""
     n, k, dev = features.size(0), cfg.beam_size, features.device
     tokens, states = _start(decoder, features, k)
     scores = torch.full((n, k), NEG, device=dev)
     scores[:, 0] = 0.0  # all beams start identical: only the first may expand at t=0
-    seqs: list[list[int]] = [[] for _ in range(n * k)]
+    seqs = torch.zeros(n * k, cfg.max_len, dtype=torch.long, device=dev)
     finished: list[list[Hypothesis]] = [[] for _ in range(n)]
-    done = [False] * n
+    done = torch.zeros(n, dtype=torch.bool, device=dev)
+    base = torch.arange(n, device=dev)[:, None] * k
     for t in range(cfg.max_len):
         logp, states = _step(decoder, tokens, states, t, cfg)
         if cfg.block_trigrams:
-            for row, seq in enumerate(seqs):
-                for w in _blocked(seq):
-                    logp[row, w] = NEG
+            _block_trigrams(logp, seqs, t)
         vocab = logp.size(1)
         cand = (scores.view(-1, 1) + logp).view(n, k * vocab)
-        top_s, top_i = cand.topk(2 * k, dim=1)
-        top_s, top_i = top_s.tolist(), top_i.tolist()
-        new_rows, new_words, new_scores, new_seqs = [], [], [], []
-        for b in range(n):
-            alive = 0
-            for s, flat in zip(top_s[b], top_i[b]):
-                beam, word = divmod(flat, vocab)
-                row = b * k + beam
-                if alive == k or s == NEG:
-                    break
-                if done[b]:  # keep the batch shape; these rows are ignored
-                    new_rows.append(row), new_words.append(Vocabulary.pad_id)
-                    new_scores.append(NEG), new_seqs.append(seqs[row])
-                    alive += 1
-                    continue
-                if word == Vocabulary.end_id:
-                    norm = s / length_norm(len(seqs[row]) + 1, cfg.length_penalty)
-                    finished[b].append(Hypothesis(list(seqs[row]), s, norm, True))
-                    continue
-                new_rows.append(row), new_words.append(word)
-                new_scores.append(s), new_seqs.append([*seqs[row], word])
-                alive += 1
-            while alive < k:  # fewer than k live candidates: pad with dead beams
-                new_rows.append(b * k), new_words.append(Vocabulary.pad_id)
-                new_scores.append(NEG), new_seqs.append([])
-                alive += 1
-            if not done[b] and len(finished[b]) >= k:
-                # log-probs only fall, so a live beam's best future score is bounded
-                bound = max(new_scores[-k:]) / length_norm(cfg.max_len, cfg.length_penalty)
-                worst_kept = sorted(h.score for h in finished[b])[-k]
-                done[b] = bound <= worst_kept
-        if all(done):
+        top_s, top_i = cand.topk(2 * k, dim=1)  # [n, 2k], best first
+        beam, word = top_i // vocab, top_i % vocab
+        is_end = (word == Vocabulary.end_id) & (top_s > NEG)
+        live_before = (~is_end).long().cumsum(1) - (~is_end).long()
+        for b, j in (is_end & (live_before < k) & ~done[:, None]).nonzero().tolist():
+            length = t + 1
+            s = top_s[b, j].item()
+            words = seqs[b * k + beam[b, j], :t].tolist()
+            finished[b].append(Hypothesis(words, s, s / length_norm(length, cfg.length_penalty), True))
+        order = (is_end.long() * 2 * k + torch.arange(2 * k, device=dev)).argsort(1)[:, :k]
+        rows = (base + beam.gather(1, order)).view(-1)
+        scores = top_s.gather(1, order).masked_fill(done[:, None], NEG)
+        tokens = word.gather(1, order).view(-1)
+        states = _select(states, rows)
+        seqs = seqs.index_select(0, rows)
+        seqs[:, t] = tokens
+        best_live = scores.max(1).values / length_norm(cfg.max_len, cfg.length_penalty)
+        for b in (~done).nonzero().view(-1).tolist():
+            if len(finished[b]) >= k:  # log-probs only fall: bound what a live beam can reach
+                done[b] = best_live[b].item() <= sorted(h.score for h in finished[b])[-k]
+        if done.all():
             break
-        index = torch.tensor(new_rows, device=dev)
-        states = _select(states, index)
-        tokens = torch.tensor(new_words, device=dev)
-        scores = torch.tensor(new_scores, device=dev).view(n, k)
-        seqs = new_seqs
-    for b in range(n):  # beams that never emitted <end> are ended at max_len, not dropped
-        if not done[b]:
-            for j in range(k):
-                s = scores[b, j].item()
-                if s != NEG:
-                    seq = seqs[b * k + j]
-                    finished[b].append(Hypothesis(list(seq), s, s / length_norm(len(seq), cfg.length_penalty), False))
+    for b in (~done).nonzero().view(-1).tolist():  # never emitted <end>: ended at max_len, kept
+        for j in range(k):
+            s = scores[b, j].item()
+            if s > NEG:
+                words = seqs[b * k + j, :cfg.max_len].tolist()
+                finished[b].append(Hypothesis(words, s, s / length_norm(len(words), cfg.length_penalty), False))
     results = []
     for hyps in finished:
         unique: dict[tuple, Hypothesis] = {}

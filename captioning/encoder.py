@@ -166,6 +166,7 @@ def build_encoder(name: str = DEFAULT_ENCODER, weights: str | Path | None = None
         model, classifier, prep = _build_torchvision(name.split(":", 1)[1], weights)
     else:
         model, classifier, prep = _build_timm(name.removeprefix("timm:"), weights)
+    model.eval()  # the probe below must not update BatchNorm running stats
     with torch.no_grad():
         dim = model(torch.zeros(1, 3, prep.crop, prep.crop)).flatten(1).shape[1]
     spec = EncoderSpec(name, int(dim), prep)

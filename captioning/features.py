@@ -113,7 +113,7 @@ def stale_reason(path: str | Path, spec: EncoderSpec, paths: Sequence[str | Path
             meta = json.loads((f.metadata() or {}).get("captioning", "{}"))
     except Exception as exc:  # a truncated or foreign file
         return f"unreadable cache ({exc.__class__.__name__})"
-    want = _cache_meta(spec, paths)
+    want = json.loads(json.dumps(_cache_meta(spec, paths)))  # as stored: tuples become lists
     for key in ("encoder", "images", "fingerprint"):
         if meta.get(key) != want[key]:
             return {"encoder": "different encoder or preprocessing", "images": "different image list",

@@ -76,12 +76,16 @@ class Vocabulary:
         """Read a vocab.json; a malformed file raises ValueError naming it."""
         try:
             data = json.loads(Path(path).read_text())
-            itos = data["itos"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            itos = list(data["itos"])
+            min_count = int(data.get("min_count", 1))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not a valid vocabulary file ({exc})") from None
-        if list(itos[: len(SPECIALS)]) != list(SPECIALS):
+        if itos[: len(SPECIALS)] != list(SPECIALS):
             raise ValueError(f"{path}: vocabulary must start with {', '.join(SPECIALS)}")
-        return cls(itos[len(SPECIALS):], min_count=int(data.get("min_count", 1)))
+        try:
+            return cls(itos[len(SPECIALS):], min_count=min_count)
+        except ValueError as exc:  # duplicate words
+            raise ValueError(f"{path}: {exc}") from None
 
     def coverage(self, captions: Iterable[str]) -> float:
         """Fraction of caption words that are in the vocabulary (1 - <unk> rate)."""

@@ -24,7 +24,7 @@ from .decoder import CaptionDecoder, DecoderConfig
 from .decoding import DecodeConfig, decode
 from .encoder import EncoderSpec
 from .evaluation import cider, ptb_tokenize
-from .io import atomic_write, read_json, write_json
+from .io import atomic_write, atomic_write_text, read_json, write_json
 from .text import Vocabulary
 
 
@@ -32,9 +32,9 @@ from .text import Vocabulary
 class TrainConfig:
     """Optimization settings; serialized into each checkpoint's config.json."""
 
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 64
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 0.01
     clip_norm: float = 5.0       # exploding gradients: clip the global norm
     warmup_epochs: float = 1.0
@@ -42,7 +42,7 @@ class TrainConfig:
     patience: int = 5            # epochs without a better val CIDEr before stopping
     min_count: int = 5
     max_words: int = 20
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     val_images: int = 0          # 0: the whole val split
     seed: int = 0
 
@@ -129,6 +129,8 @@ def fit(train: SplitTensors, val: SplitTensors, vocab: Vocabulary, model_cfg: De
         loop = _load_trainer(out / "latest", opt)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps), last_epoch=loop["epoch"] * steps - 1)
         log(f"resuming {out} after epoch {loop['epoch']} (best val CIDEr {loop['best_cider']:.1f})")
+        kept = [r for r in read_metrics(out) if r["epoch"] <= loop["epoch"]]  # drop a half-saved epoch
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
     elif (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()
     val = val.subset(cfg.val_images)
@@ -164,10 +166,10 @@ def fit(train: SplitTensors, val: SplitTensors, vocab: Vocabulary, model_cfg: De
         if record["val_cider"] > loop["best_cider"]:
             loop.update(best_cider=record["val_cider"], best_epoch=epoch)
             ckpt.save(out / "best")
-        ckpt.save(out / "latest")
-        _save_trainer(out / "latest", opt, loop)
         with (out / "metrics.jsonl").open("a") as fh:
             fh.write(json.dumps(record) + "\n")
+        ckpt.save(out / "latest")
+        _save_trainer(out / "latest", opt, loop)
         log(f"epoch {epoch}: train loss {record['train_loss']:.3f}, val loss {record['val_loss']:.3f}, "
             f"val CIDEr {record['val_cider']:.1f}, {record['val_distinct']} distinct, {record['seconds']:.0f}s")
     return {"best_epoch": loop["best_epoch"], "best_val_cider": loop["best_cider"],
