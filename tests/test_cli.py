@@ -42,7 +42,7 @@ def assert_usage_error(code, err, *names):
 
 def test_entry_point_help():
     exe = Path(sys.executable).parent / "captioning"
-    done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0
     for name in ("split", "extract-features", "train", "evaluate", "caption", "compare-cells"):
         assert name in done.stdout
