@@ -73,7 +73,7 @@ def discussion(table: dict[str, dict], flow: dict[str, list[float]], epochs: int
     if {"lstm", "gru"} <= set(table):
         ratio = table["gru"]["parameters"] / table["lstm"]["parameters"]
         out.append(
-            "1. **Reset gate.** The GRU's reset gate decides how much of h_{t-1} enters the candidate "
+            "1. **Reset gate.** The GRU's reset gate decides how much of the previous state h(t−1) enters the candidate "
             "memory; the LSTM has no such gate but a separate cell state. On our captions: "
             + _verdict("gru", "lstm", table) + ".")
         out.append(

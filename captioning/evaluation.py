@@ -89,11 +89,12 @@ def format_table(rows: Mapping[str, Mapping[str, float]], extra: Sequence[str] =
     """A plain-text table: one row per decoding setting, one column per metric."""
     cols = [m for m in (*METRICS, *extra) if any(m in r for r in rows.values())]
     width = max(len(name) for name in rows) + 2
-    col_w = [max(8, len(c)) + 1 for c in cols]
+    cells = {name: [f"{r[c]:.1f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
+             for name, r in rows.items()}
+    col_w = [max(8, len(c), *(len(v[i]) for v in cells.values())) + 1 for i, c in enumerate(cols)]
     lines = ["".ljust(width) + "".join(c.rjust(w) for c, w in zip(cols, col_w))]
-    for name, r in rows.items():
-        cells = [f"{r[c]:.1f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
-        lines.append(name.ljust(width) + "".join(v.rjust(w) for v, w in zip(cells, col_w)))
+    for name, values in cells.items():
+        lines.append(name.ljust(width) + "".join(v.rjust(w) for v, w in zip(values, col_w)))
     return "\n".join(lines)
 
 
