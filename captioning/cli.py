@@ -145,15 +145,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ckpt = Checkpoint.load(args.checkpoint, device)
     records = select_split(load_dataset(args.dataset, args.images), args.split)
     _, features, kept = _load_features(args, records, ckpt.encoder.name)
-    settings = {"default": decode_config(args, ckpt.extra.get("decoding"))}
     if args.compare:
         from .decoding import DecodeConfig
         settings = {"greedy": DecodeConfig(), "beam-3": DecodeConfig("beam", beam_size=3)}
+    else:
+        cfg = decode_config(args, ckpt.extra.get("decoding"))
+        settings = {cfg.strategy + (f"-{cfg.beam_size}" if cfg.strategy == "beam" else ""): cfg}
     results = {name: evaluate_split(ckpt.decoder, features, kept, ckpt.vocab, cfg)
                for name, cfg in settings.items()}
-    rows = {f"{name} ({c.strategy}{'-' + str(c.beam_size) if c.strategy == 'beam' else ''})"
-            if name == "default" else name: results[name]["scores"] for name, c in settings.items()}
-    print(format_table(rows, extra=("distinct_captions",)))
+    print(format_table({name: r["scores"] for name, r in results.items()}, extra=("distinct_captions",)))
     print(f"{args.split} split: {len(kept)} images", file=sys.stderr)
     if args.out:
         write_json(args.out, {name: {"decoding": settings[name].to_dict(), **r} for name, r in results.items()})

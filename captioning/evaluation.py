@@ -15,7 +15,7 @@ METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_java() -> Iterator[None]:
     """Silence stdout and the Java tools' stderr chatter (fd level) for the duration."""
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -35,7 +35,7 @@ def ptb_tokenize(captions: Mapping[object, Sequence[str]]) -> dict[object, list[
     keys = list(captions)
     index = {k: i for i, k in enumerate(keys)}
     data = {index[k]: [{"caption": c} for c in caps] for k, caps in captions.items()}
-    with _quiet():
+    with quiet_java():
         tokens = PTBTokenizer().tokenize(data)
     return {keys[i]: v for i, v in tokens.items()}
 
@@ -66,7 +66,7 @@ def score_captions(references: Mapping[object, Sequence[str]], generated: Mappin
     res = ptb_tokenize({k: [generated[k]] for k in keys})
     overall: dict[str, float] = {}
     per_image: dict[object, dict[str, float]] = {k: {} for k in keys}
-    with _quiet():
+    with quiet_java():
         bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
     for n in range(4):
         overall[f"BLEU-{n + 1}"] = 100 * bleu[n]

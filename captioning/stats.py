@@ -152,7 +152,7 @@ def decoding_sweep(decoder: CaptionDecoder, features: torch.Tensor, references: 
     All captions are PTB-tokenized in one call, so a large sweep starts Java only twice."""
     from pycocoevalcap.cider.cider import Cider
 
-    from .evaluation import _quiet, caption_features, ptb_tokenize
+    from .evaluation import caption_features, ptb_tokenize, quiet_java
 
     texts = {name: [h[0].text for h in caption_features(decoder, features, vocab, cfg)]
              for name, cfg in settings.items()}
@@ -160,7 +160,7 @@ def decoding_sweep(decoder: CaptionDecoder, features: torch.Tensor, references: 
     res = ptb_tokenize({(name, i): [t] for name, caps in texts.items() for i, t in enumerate(caps)})
     out = {}
     for name, caps in texts.items():
-        with _quiet():
+        with quiet_java():
             score, _ = Cider().compute_score(refs, {i: res[(name, i)] for i in range(len(caps))})
         out[name] = {"CIDEr": 100.0 * float(score), "mean_length": mean_length(caps),
                      "distinct": len(set(caps)), "captions": caps}
