@@ -47,6 +47,20 @@ class Cell(nn.Module):
 
     def step_with_gates(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
         """Like step, but also returns gate activations [B, H] by name (and "cell_norm" [B])."""
+        return self._recur(self.project(x), state)
+
+    def project(self, x: Tensor) -> Tensor:
+        """The input's share of every gate's pre-activation, W x + b: [..., nH]."""
+        raise NotImplementedError
+
+    def step_projected(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step from an already projected input xp = project(x): decoding precomputes
+        project(embedding) for the whole vocabulary once, then looks rows up."""
+        h, state, _ = self._recur(xp, state)
+        return h, state
+
+    def _recur(self, xp: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
+        """One step given the projected input; returns h, the new state and the gates."""
         raise NotImplementedError
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -103,9 +117,12 @@ class _FusedCell(Cell):
     def _weights(self) -> tuple[Tensor, ...]:
         return (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
-    def _gates(self, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        """Input and recurrent pre-activations, each [B, num_chunks * H]."""
-        return F.linear(x, self.weight_ih, self.bias_ih), F.linear(h, self.weight_hh, self.bias_hh)
+    def project(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def _hidden(self, h: Tensor) -> Tensor:
+        """The recurrent share of the pre-activations, U h + b_hh: [B, num_chunks * H]."""
+        return F.linear(h, self.weight_hh, self.bias_hh)
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         hx = state if self.has_cell_state else state[0]
@@ -140,10 +157,9 @@ class LSTM(_FusedCell):
     num_chunks, forget_chunk = 4, 1
     _cell_kernel, _seq_kernel = staticmethod(torch.lstm_cell), staticmethod(torch.lstm)
 
-    def step_with_gates(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
+    def _recur(self, xp: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
         h, c = state
-        gx, gh = self._gates(x, h)
-        i, f, g, o = (gx + gh).chunk(4, dim=-1)
+        i, f, g, o = (xp + self._hidden(h)).chunk(4, dim=-1)
         i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
         c = f * c + i * g
         h = o * c.tanh()
@@ -164,11 +180,10 @@ class GRU(_FusedCell):
     num_chunks, forget_chunk = 3, 1
     _cell_kernel, _seq_kernel = staticmethod(torch.gru_cell), staticmethod(torch.gru)
 
-    def step_with_gates(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
+    def _recur(self, xp: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
         (h,) = state
-        gx, gh = self._gates(x, h)
-        xr, xz, xn = gx.chunk(3, dim=-1)
-        hr, hz, hn = gh.chunk(3, dim=-1)
+        xr, xz, xn = xp.chunk(3, dim=-1)
+        hr, hz, hn = self._hidden(h).chunk(3, dim=-1)
         r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
         h = (1 - z) * (xn + r * hn).tanh() + z * h
         return h, (h,), {"update": z, "reset": r}
@@ -180,9 +195,8 @@ class RNN(_FusedCell):
     h' = tanh(W x + b_ih + U h + b_hh). No gates, so forget_bias is ignored.
     """
 
-    def step_with_gates(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
-        gx, gh = self._gates(x, state[0])
-        h = (gx + gh).tanh()
+    def _recur(self, xp: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
+        h = (xp + self._hidden(state[0])).tanh()
         return h, (h,), {}
 
 
@@ -201,15 +215,11 @@ class _HandCell(Cell):
         self.weight_hh = nn.Parameter(torch.empty(n, hidden_size))
         self.bias = nn.Parameter(torch.empty(n))
 
-    def _recur(self, xp: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
-        """One step given the projected input xp = W x + b, [B, nH]."""
-        raise NotImplementedError
-
-    def step_with_gates(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
-        return self._recur(F.linear(x, self.weight_ih, self.bias), state)
+    def project(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias)
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        xp = F.linear(x, self.weight_ih, self.bias)  # [B, T, nH] in one matmul
+        xp = self.project(x)  # [B, T, nH] in one matmul
         outs = []
         for t in range(x.size(1)):
             h, state, _ = self._recur(xp[:, t], state)
@@ -350,3 +360,14 @@ class CellStack(nn.Module):
     ) -> tuple[Tensor, list[State], list[dict[str, Tensor]]]:
         """Like step, plus one gate dict per layer (bottom first)."""
         return self._run("step_with_gates", x, states)
+
+    def step_projected(self, xp: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """Like step, with the first layer's input already projected (layers[0].project(x))."""
+        if len(states) != self.num_layers:
+            raise ValueError(f"expected {self.num_layers} layer states, got {len(states)}")
+        h, first = self.layers[0].step_projected(xp, states[0])
+        new = [first]
+        for layer, state in zip(self.layers[1:], states[1:]):
+            h, state = layer.step(self.dropout(h), state)
+            new.append(state)
+        return h, new

@@ -72,6 +72,7 @@ class CaptionDecoder(nn.Module):
         else:
             self.bridge = nn.Identity()
             self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+        self._table: tuple[tuple, Tensor] | None = None  # see input_table
 
     def init_state(self, features: Tensor) -> list[State]:
         """Image features [B, F] -> the per-layer initial state."""
@@ -93,9 +94,27 @@ class CaptionDecoder(nn.Module):
         return self.logits(out)
 
     def step(self, tokens: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
-        """One word for each sequence: ids [B] -> log-probabilities [B, V] and the new state."""
-        h, states = self.rnn.step(self.drop(self.embed(tokens)), states)
+        """One word for each sequence: ids [B] -> log-probabilities [B, V] and the new state.
+
+        In eval mode without autograd (decoding), the first layer's input projection is looked
+        up in input_table() instead of multiplied out: the same numbers, half the LSTM's work."""
+        if self.training or torch.is_grad_enabled():
+            h, states = self.rnn.step(self.drop(self.embed(tokens)), states)
+        else:
+            h, states = self.rnn.step_projected(self.input_table()[tokens], states)
         return self.logits(h).log_softmax(-1), states
+
+    def input_table(self) -> Tensor:
+        """First-layer input pre-activations of every word, [V, nH]; kept until a weight
+        changes (optimizer step, load_state_dict, .to())."""
+        params = (self.embed.weight, *self.rnn.layers[0].parameters())
+        if any(p.is_inference() for p in params):  # no version counters: cannot tell staleness
+            return self.rnn.layers[0].project(self.embed.weight)
+        key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
+        if self._table is None or self._table[0] != key:
+            with torch.no_grad():
+                self._table = (key, self.rnn.layers[0].project(self.embed.weight))
+        return self._table[1]
 
     def step_with_gates(self, tokens: Tensor, states: list[State]) -> tuple[Tensor, list[State], list[dict]]:
         """Like step, plus each layer's gate activations for inspection."""

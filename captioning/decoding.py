@@ -79,10 +79,9 @@ def _select(states, index: Tensor):
     return [tuple(s.index_select(0, index) for s in layer) for layer in states]
 
 
-def _start(decoder: CaptionDecoder, features: Tensor, repeat: int = 1):
-    feats = features.repeat_interleave(repeat, 0) if repeat > 1 else features
-    tokens = torch.full((feats.size(0),), Vocabulary.start_id, dtype=torch.long, device=feats.device)
-    return tokens, decoder.init_state(feats)
+def _start(decoder: CaptionDecoder, features: Tensor):
+    tokens = torch.full((features.size(0),), Vocabulary.start_id, dtype=torch.long, device=features.device)
+    return tokens, decoder.init_state(features)
 
 
 def _pick(logp: Tensor, cfg: DecodeConfig, gen: torch.Generator | None) -> Tensor:
@@ -102,25 +101,30 @@ def _pick(logp: Tensor, cfg: DecodeConfig, gen: torch.Generator | None) -> Tenso
 
 
 def _greedy_or_sample(decoder: CaptionDecoder, features: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Greedy or sampled decoding; a row leaves the batch as soon as it emits <end>."""
     gen = None
     if cfg.strategy == "sample" and cfg.seed is not None:
         gen = torch.Generator(device=features.device).manual_seed(cfg.seed)
-    n = features.size(0)
+    n, dev = features.size(0), features.device
     tokens, states = _start(decoder, features)
-    out = torch.zeros(n, cfg.max_len, dtype=torch.long, device=features.device)
-    logprob = torch.zeros(n, device=features.device)
-    done = torch.zeros(n, dtype=torch.bool, device=features.device)
+    out = torch.full((n, cfg.max_len), Vocabulary.pad_id, dtype=torch.long, device=dev)
+    logprob = torch.zeros(n, device=dev)
+    finished = torch.zeros(n, dtype=torch.bool, device=dev)
+    ids = torch.arange(n, device=dev)  # which images the live rows belong to
     for t in range(cfg.max_len):
         logp, states = _step(decoder, tokens, states, t, cfg)
         tokens = _pick(logp, cfg, gen)
-        tokens = tokens.masked_fill(done, Vocabulary.pad_id)
-        logprob += logp.gather(1, tokens[:, None]).squeeze(1).masked_fill(done, 0.0)
-        out[:, t] = tokens
-        done |= tokens == Vocabulary.end_id
-        if done.all():
-            break
+        logprob[ids] += logp.gather(1, tokens[:, None]).squeeze(1)
+        out[ids, t] = tokens
+        ended = tokens == Vocabulary.end_id
+        if ended.any():
+            finished[ids[ended]] = True
+            keep = (~ended).nonzero().view(-1)
+            if keep.numel() == 0:
+                break
+            ids, tokens, states = ids[keep], tokens[keep], _select(states, keep)
     hyps = []
-    for row, lp, fin in zip(out.tolist(), logprob.tolist(), done.tolist()):
+    for row, lp, fin in zip(out.tolist(), logprob.tolist(), finished.tolist()):
         words = [w for w in row if w not in (Vocabulary.pad_id, Vocabulary.end_id)]
         length = len(words) + fin
         hyps.append([Hypothesis(words, lp, lp / length_norm(length, cfg.length_penalty), fin)])
@@ -140,53 +144,60 @@ def _block_trigrams(logp: Tensor, seqs: Tensor, t: int) -> None:
 
 
 def _beam(decoder: CaptionDecoder, features: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
-    """Batched beam search: n images x k beams advance as one batch of n*k rows.
+    """Batched beam search: the live images' beams advance as one batch of rows.
 
     Each step ranks the 2k best extensions per image. An <end> candidate that ranks above the
-    k-th live extension is finished; the k best others stay live. An image is done once it has
-    k finished hypotheses that no live beam can still beat; live beams are ended at max_len."""
+    k-th live extension is finished; the k best others stay live. An image leaves the batch
+    once its n_best finished hypotheses are ones no live beam can still beat (so stopping early
+    never changes the result); beams still live at max_len are ended there and kept. All beams
+    start identical, so the first step runs one row per image."""
     n, k, dev = features.size(0), cfg.beam_size, features.device
-    tokens, states = _start(decoder, features, k)
-    scores = torch.full((n, k), NEG, device=dev)
-    scores[:, 0] = 0.0  # all beams start identical: only the first may expand at t=0
-    seqs = torch.zeros(n * k, cfg.max_len, dtype=torch.long, device=dev)
+    tokens, states = _start(decoder, features)
+    ids = torch.arange(n, device=dev)  # the live images, as indices into features
+    scores = torch.zeros(n, 1, device=dev)  # [live images, beams so far]
+    seqs = torch.zeros(n, cfg.max_len, dtype=torch.long, device=dev)
     finished: list[list[Hypothesis]] = [[] for _ in range(n)]
-    done = torch.zeros(n, dtype=torch.bool, device=dev)
-    base = torch.arange(n, device=dev)[:, None] * k
+    bar = torch.full((n,), NEG, device=dev)  # n_best-th best finished score of each image
+    bound_norm = length_norm(cfg.max_len, cfg.length_penalty)
     for t in range(cfg.max_len):
         logp, states = _step(decoder, tokens, states, t, cfg)
         if cfg.block_trigrams:
             _block_trigrams(logp, seqs, t)
-        vocab = logp.size(1)
-        cand = (scores.view(-1, 1) + logp).view(n, k * vocab)
-        top_s, top_i = cand.topk(2 * k, dim=1)  # [n, 2k], best first
+        m, beams, vocab = scores.size(0), scores.size(1), logp.size(1)
+        cand = (scores.view(-1, 1) + logp).view(m, beams * vocab)
+        top_s, top_i = cand.topk(min(2 * k, beams * vocab), dim=1)  # best first
         beam, word = top_i // vocab, top_i % vocab
         is_end = (word == Vocabulary.end_id) & (top_s > NEG)
         live_before = (~is_end).long().cumsum(1) - (~is_end).long()
-        for b, j in (is_end & (live_before < k) & ~done[:, None]).nonzero().tolist():
-            length = t + 1
-            s = top_s[b, j].item()
-            words = seqs[b * k + beam[b, j], :t].tolist()
-            finished[b].append(Hypothesis(words, s, s / length_norm(length, cfg.length_penalty), True))
-        order = (is_end.long() * 2 * k + torch.arange(2 * k, device=dev)).argsort(1)[:, :k]
-        rows = (base + beam.gather(1, order)).view(-1)
-        scores = top_s.gather(1, order).masked_fill(done[:, None], NEG)
-        tokens = word.gather(1, order).view(-1)
-        states = _select(states, rows)
+        ending = (is_end & (live_before < k)).nonzero()
+        if len(ending):
+            b, j = ending[:, 0], ending[:, 1]
+            words = seqs.index_select(0, b * beams + beam[b, j])[:, :t].tolist()
+            norm = length_norm(t + 1, cfg.length_penalty)
+            for img, s, w in zip(ids[b].tolist(), top_s[b, j].tolist(), words):
+                finished[img].append(Hypothesis(w, s, s / norm, True))
+                if len(finished[img]) >= cfg.n_best:
+                    bar[img] = sorted(h.score for h in finished[img])[-cfg.n_best]
+        order = (is_end.long() * 2 * k + torch.arange(top_s.size(1), device=dev)).argsort(1)[:, :k]
+        rows = (torch.arange(m, device=dev)[:, None] * beams + beam.gather(1, order)).view(-1)
+        scores, tokens = top_s.gather(1, order), word.gather(1, order).view(-1)
         seqs = seqs.index_select(0, rows)
         seqs[:, t] = tokens
-        best_live = scores.max(1).values / length_norm(cfg.max_len, cfg.length_penalty)
-        for b in (~done).nonzero().view(-1).tolist():
-            if len(finished[b]) >= k:  # log-probs only fall: bound what a live beam can reach
-                done[b] = best_live[b].item() <= sorted(h.score for h in finished[b])[-k]
-        if done.all():
-            break
-    for b in (~done).nonzero().view(-1).tolist():  # never emitted <end>: ended at max_len, kept
-        for j in range(k):
-            s = scores[b, j].item()
+        states = _select(states, rows)
+        # log-probs only fall, so no live beam can score above its score / ((5 + max_len) / 6)^a
+        done = (scores.max(1).values / bound_norm <= bar[ids]) & (bar[ids] > NEG)
+        if done.any():
+            keep = (~done).nonzero().view(-1)
+            rows = (keep[:, None] * k + torch.arange(k, device=dev)).view(-1)
+            ids, scores, tokens = ids[keep], scores[keep], tokens[rows]
+            seqs, states = seqs.index_select(0, rows), _select(states, rows)
+            if keep.numel() == 0:
+                break
+    live_seqs = seqs.view(-1, k, cfg.max_len).tolist()
+    for img, row_scores, row_seqs in zip(ids.tolist(), scores.tolist(), live_seqs):
+        for s, words in zip(row_scores, row_seqs):  # never emitted <end>: ended at max_len, kept
             if s > NEG:
-                words = seqs[b * k + j, :cfg.max_len].tolist()
-                finished[b].append(Hypothesis(words, s, s / length_norm(len(words), cfg.length_penalty), False))
+                finished[img].append(Hypothesis(words, s, s / length_norm(len(words), cfg.length_penalty), False))
     results = []
     for hyps in finished:
         unique: dict[tuple, Hypothesis] = {}

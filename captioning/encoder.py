@@ -29,9 +29,20 @@ class Preprocessing:
 
     def transform(self) -> T.Compose:
         """The PIL RGB image -> normalized float tensor [3, crop, crop] pipeline."""
+        return T.Compose([self.pixels(), T.ConvertImageDtype(torch.float32), T.Normalize(self.mean, self.std)])
+
+    def pixels(self) -> T.Compose:
+        """The PIL RGB image -> uint8 tensor [3, crop, crop] pipeline: resize and crop only.
+        Loader workers send these (4x less data than floats); normalize() finishes the job."""
         mode = T.InterpolationMode(self.interpolation)
         return T.Compose([T.Resize(self.resize, interpolation=mode, antialias=True),
-                          T.CenterCrop(self.crop), T.ToTensor(), T.Normalize(self.mean, self.std)])
+                          T.CenterCrop(self.crop), T.PILToTensor()])
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels [..., 3, H, W] -> the normalized floats transform() gives."""
+        mean = torch.tensor(self.mean, device=pixels.device).view(3, 1, 1)
+        std = torch.tensor(self.std, device=pixels.device).view(3, 1, 1)
+        return (pixels.float() / 255 - mean) / std
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
@@ -62,14 +73,21 @@ class Encoder(nn.Module):
         super().__init__()
         self.backbone, self.spec, self.classifier = backbone, spec, classifier
         self.transform = spec.preprocessing.transform()
+        self.pixels = spec.preprocessing.pixels()
         self.eval().requires_grad_(False)
 
     chunk = 16  # images per CNN pass: bounds activation memory (~20 MB/image) at no speed cost
 
     @torch.inference_mode()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.to(next(self.parameters()).device, memory_format=torch.channels_last)
-        return torch.cat([self.backbone(part).float().flatten(1) for part in x.split(self.chunk)])
+        """Features [B, F] of a batch [B, 3, H, W]: normalized floats (transform) or uint8
+        pixels (pixels), which are normalized here, chunk by chunk, on the model's device."""
+        x = images.to(next(self.parameters()).device)
+        return torch.cat([self.backbone(self._ready(part)).float().flatten(1) for part in x.split(self.chunk)])
+
+    def _ready(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.spec.preprocessing.normalize(x) if x.dtype == torch.uint8 else x
+        return x.contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def classify(self, features: torch.Tensor) -> torch.Tensor:

@@ -65,7 +65,7 @@ def extract_features(encoder: Encoder, paths: Sequence[str | Path], batch_size: 
     """Features [N, F] for every path (zeros where unreadable) and {index: one-line error}."""
     out = torch.zeros(len(paths), encoder.spec.feature_dim)
     errors: dict[int, str] = {}
-    loader = image_batches(paths, encoder.transform, batch_size, num_workers)
+    loader = image_batches(paths, encoder.pixels, batch_size, num_workers)
     with tqdm(total=len(paths), desc="features", unit="img", disable=not progress, file=sys.stderr) as bar:
         for idx, x, bad in loader:
             if x is not None:

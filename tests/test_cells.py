@@ -261,3 +261,25 @@ def test_unknown_cell_and_bad_states():
     stack = CellStack("rnn", IN, H, num_layers=2)
     with pytest.raises(ValueError):
         stack.step(torch.randn(B, IN), stack.zero_state(B)[:1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_step_from_projected_input_equals_step(name):
+    """Decoding looks project(x) up in a table; stepping from it must be the same step."""
+    torch.manual_seed(10)
+    cell = CELLS[name](IN, H, forget_bias=1.0)
+    x, state = torch.randn(B, IN), rand_state(name)
+    assert cell.project(x).shape == (B, cell.num_chunks * H)
+    h, new = cell.step_projected(cell.project(x), state)
+    ref_h, ref = cell.step(x, state)
+    torch.testing.assert_close(h, ref_h)
+    assert_states_close(new, ref)
+    stack = CellStack(name, IN, H, num_layers=2).eval()
+    states = [rand_state(name), rand_state(name)]
+    h, new = stack.step_projected(stack.layers[0].project(x), states)
+    ref_h, ref = stack.step(x, states)
+    torch.testing.assert_close(h, ref_h)
+    for a, b in zip(new, ref, strict=True):
+        assert_states_close(a, b)
+    with pytest.raises(ValueError, match="2 layer states"):
+        stack.step_projected(x, states[:1])

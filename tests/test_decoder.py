@@ -116,3 +116,32 @@ def test_config_round_trip():
     assert DecoderConfig.from_dict({"vocab_size": 5}) == DecoderConfig(vocab_size=5)
     with pytest.raises(ValueError, match="unknown field"):
         DecoderConfig.from_dict({**cfg.to_dict(), "attention": True})
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_decoding_step_uses_the_input_table_and_matches_the_plain_step(cell):
+    dec = make(cell, layers=2)
+    feats, tokens = torch.randn(B, F), torch.randint(1, V, (B,))
+    plain, plain_states = dec.step(tokens, dec.init_state(feats))  # autograd on: no table
+    with torch.no_grad():
+        fast, fast_states = dec.step(tokens, dec.init_state(feats))
+        table = dec.input_table()
+    assert table.shape == (V, dec.rnn.layers[0].num_chunks * H)
+    assert dec.input_table() is table  # cached
+    torch.testing.assert_close(fast, plain)
+    for a, b in zip(fast_states, plain_states, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_input_table_follows_weight_changes():
+    dec = make()
+    with torch.no_grad():
+        before = dec.input_table().clone()
+        dec.embed.weight[5] += 1.0  # what an optimizer step does: in place
+        after = dec.input_table()
+        assert not torch.equal(before[5], after[5]) and torch.equal(before[6], after[6])
+        dec.load_state_dict(make(seed=1).state_dict())
+        torch.testing.assert_close(dec.input_table(), make(seed=1).input_table())
+    with torch.inference_mode():  # parameters made here have no version counter: never cached
+        fresh = make(seed=2)
+        torch.testing.assert_close(fresh.input_table(), make(seed=2).rnn.layers[0].project(fresh.embed.weight))

@@ -263,3 +263,58 @@ def test_beam3_logprob_at_least_greedys_on_shared_coco(core_coco_run):
     assert b >= g
     assert sum(h[0].finished for h in beam) >= 0.9 * len(test)  # a trained model ends its captions
     assert all(h[0].text for h in beam)
+
+
+@pytest.mark.parametrize("beam", [2, 3, 5])
+def test_stopping_once_the_best_is_certain_changes_nothing(dec, beam):
+    """n_best=1 ends an image as soon as no live beam can beat its best finished caption;
+    n_best=beam keeps searching longer. The best caption must be the same either way."""
+    f = feats(12, seed=4)
+    for alpha in (0.0, 0.7):
+        one = decode(dec, f, DecodeConfig("beam", beam_size=beam, n_best=1, max_len=12, length_penalty=alpha))
+        full = decode(dec, f, DecodeConfig("beam", beam_size=beam, n_best=beam, max_len=12, length_penalty=alpha))
+        assert [(r[0].tokens, r[0].score) for r in one] == [(r[0].tokens, r[0].score) for r in full]
+
+
+def test_batched_greedy_equals_per_image_greedy(dec):
+    """Rows leave the batch as they end; the others' captions must not notice."""
+    f = feats(9, seed=5)
+    batched = decode(dec, f, DecodeConfig(max_len=10))
+    for i in range(9):
+        (single,), = decode(dec, f[i:i + 1], DecodeConfig(max_len=10))
+        assert single.tokens == batched[i][0].tokens and single.finished == batched[i][0].finished
+        assert single.logprob == pytest.approx(batched[i][0].logprob, abs=1e-5)
+
+
+class BigramDecoder(torch.nn.Module):
+    """A stand-in decoder whose next word depends only on the last one: log-probs from a table."""
+
+    def __init__(self, logp):
+        super().__init__()
+        self.register_buffer("logp", logp)
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # decode() reads the device from here
+
+    def init_state(self, features):
+        return [(torch.zeros(features.size(0), 1),)]
+
+    def step(self, tokens, states):
+        return self.logp[tokens].clone(), states
+
+
+def test_beam_keeps_searching_while_a_live_beam_can_still_win():
+    """start -> A (0.5) -> <end> (0.5) finishes first, at log 0.25; start -> B (0.4) -> C (0.95)
+    -> <end> (0.99) finishes a step later at log 0.376 and must win, at beam 2."""
+    A, B, C, other = 4, 5, 6, 7
+    probs = torch.full((8, 8), 1e-3)
+    probs[1, A], probs[1, B] = 0.5, 0.4
+    probs[A, END], probs[A, other] = 0.5, 0.4
+    probs[B, C] = 0.95
+    probs[C, END] = 0.99
+    probs[other, END] = 0.9
+    dec = BigramDecoder((probs / probs.sum(1, keepdim=True)).log())
+    f = torch.zeros(3, 1)
+    (best,), *_ = decode(dec, f, DecodeConfig("beam", beam_size=2, max_len=6))
+    assert best.tokens == [B, C]
+    assert best.logprob == pytest.approx(float(dec.logp[1, B] + dec.logp[B, C] + dec.logp[C, END]), abs=1e-6)
+    (greedy,), *_ = decode(dec, f, DecodeConfig(max_len=6))
+    assert greedy.tokens == [A] and greedy.logprob < best.logprob

@@ -71,6 +71,17 @@ def test_preprocessing_spec(core_encoder):
     assert torch.allclose(x[:, 100, 100], torch.tensor([1.0, -1.0, -1.0]), atol=1e-5)
 
 
+@pytest.mark.integration
+def test_uint8_pixels_give_exactly_the_transform_and_the_same_features(core_encoder, core_shared_coco):
+    """Loader workers send uint8 pixels; the encoder normalizes them to the very same floats."""
+    images = [load_image(p) for p in sorted(core_shared_coco.glob("images/*.jpg"))[:3]]
+    floats = torch.stack([core_encoder.transform(im) for im in images])
+    pixels = torch.stack([core_encoder.pixels(im) for im in images])
+    assert pixels.dtype == torch.uint8 and pixels.shape == floats.shape
+    assert torch.equal(core_encoder.spec.preprocessing.normalize(pixels), floats)
+    assert torch.equal(core_encoder(pixels), core_encoder(floats))
+
+
 def test_encoder_spec_round_trips_through_dict_and_json():
     spec = EncoderSpec("timm:resnet50", 2048, Preprocessing(235, 224, "bilinear", (0.4, 0.45, 0.5), (0.2, 0.25, 0.3)))
     assert EncoderSpec.from_dict(spec.to_dict()) == spec
