@@ -1,15 +1,16 @@
 """Throughput of `captioning caption` on a real image folder, against its parts and a naive loop.
 
 Runs each phase in its own process (so one phase's memory or malloc state cannot flatter
-another) and prints one table:
+another), all phases --repeat times in rounds, and prints one table of medians:
 
   encoder-only       images/s of the CNN on already decoded, preprocessed batches
   end-to-end         images/s of `captioning caption FOLDER --beam 3` (JPEG decoding in workers,
                      encoder, batched beam search, JSONL output), with its peak RSS
   naive loop         images/s of open -> preprocess -> encode -> greedy decode, one image at a time
-  greedy / beam-3    seconds to decode all images' cached features, batched
+  greedy / beam-3    seconds to decode all images' cached features, batched, and how many
+                     decoder rows (one word for one hypothesis) each strategy computed per image
 
-Usage: python benchmarks/caption_throughput.py [--images DIR] [--limit N] [--naive N]"""
+Usage: python benchmarks/caption_throughput.py [--images DIR] [--limit N] [--naive N] [--repeat N]"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,16 +95,27 @@ def phase_decode(args) -> dict:
 
     cap = Captioner.from_pretrained(device="cpu")
     feats, _ = cached_features(cap.encoder, _images(args), progress=False)
+    step, rows = cap.decoder.step, [0]
+
+    def counted_step(tokens, states):  # how much work each strategy asks of the decoder
+        rows[0] += tokens.size(0)
+        return step(tokens, states)
+
     out = {}
     for name, cfg in (("greedy", DecodeConfig()), ("beam3", DecodeConfig("beam", beam_size=3))):
+        caption_features(cap.decoder, feats[: args.batch_size], cap.vocab, cfg)  # warm-up
         start = time.perf_counter()
         caption_features(cap.decoder, feats, cap.vocab, cfg, batch_size=args.batch_size)
         out[f"{name}_seconds"] = time.perf_counter() - start
+        rows[0], cap.decoder.step = 0, counted_step
+        caption_features(cap.decoder, feats, cap.vocab, cfg, batch_size=args.batch_size)
+        out[f"{name}_rows_per_image"], cap.decoder.step = rows[0] / len(feats), step
     out["beam3_over_greedy"] = out["beam3_seconds"] / out["greedy_seconds"]
     return out
 
 
 def run_phase(name: str, args, env: dict | None = None) -> dict:
+    """One phase in a fresh process, so no phase's memory or malloc state can flatter another."""
     cmd = [sys.executable, __file__, "--phase", name, "--images", args.images, "--limit", str(args.limit),
            "--naive", str(args.naive), "--batch-size", str(args.batch_size)]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
@@ -118,34 +131,53 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use the first N images (0: all)")
     ap.add_argument("--naive", type=int, default=300, help="images for the naive loop")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of all phases; medians are reported")
     ap.add_argument("--phase", choices=PHASES)
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args()
     if args.phase:
         print(json.dumps(globals()[f"phase_{args.phase}"](args)))
         return
-    r = {name: run_phase(name, args) for name in PHASES}
-    r["encoder_no_malloc_tuning"] = run_phase("encoder", args, {"CAPTIONING_TUNE_MALLOC": "0"})
-    r["naive_no_malloc_tuning"] = run_phase("naive", args, {"CAPTIONING_TUNE_MALLOC": "0"})
-    enc, e2e, naive = r["encoder"]["images_per_s"], r["e2e"]["images_per_s"], r["naive"]["images_per_s"]
+    rounds = []
+    for _ in range(args.repeat):  # phases interleaved, so slow spells hit every phase alike
+        r = {name: run_phase(name, args) for name in PHASES}
+        r["encoder_no_malloc_tuning"] = run_phase("encoder", args, {"CAPTIONING_TUNE_MALLOC": "0"})
+        r["naive_no_malloc_tuning"] = run_phase("naive", args, {"CAPTIONING_TUNE_MALLOC": "0"})
+        e2e = r["e2e"]["images_per_s"]
+        r["ratios"] = {"e2e_over_encoder": e2e / r["encoder"]["images_per_s"],
+                       "e2e_over_naive": e2e / r["naive"]["images_per_s"],
+                       "beam3_over_greedy": r["decode"]["beam3_over_greedy"]}
+        rounds.append(r)
+    r = {phase: {key: statistics.median(x[phase][key] for x in rounds) for key in rounds[0][phase]}
+         for phase in rounds[0]}  # the median round, figure by figure
+    enc, e2e, naive, ratio = (r["encoder"]["images_per_s"], r["e2e"]["images_per_s"],
+                              r["naive"]["images_per_s"], r["ratios"])
+
+    def spread(key: str, fmt: str, unit: str = "") -> str:
+        lo, hi = min(x["ratios"][key] for x in rounds), max(x["ratios"][key] for x in rounds)
+        return f"{ratio[key]:{fmt}}{unit} (rounds {lo:{fmt}}-{hi:{fmt}}{unit})"
+
     rows = [
         ("encoder-only (batched, pre-decoded)", f"{enc:.1f} img/s"),
         ("encoder-only, glibc malloc untuned", f"{r['encoder_no_malloc_tuning']['images_per_s']:.1f} img/s"),
-        ("captioning caption, beam 3, end to end", f"{e2e:.1f} img/s ({e2e / enc:.0%} of encoder-only)"),
-        ("naive per-image loop, greedy", f"{naive:.1f} img/s (end-to-end is {e2e / naive:.1f}x)"),
+        ("captioning caption, beam 3, end to end", f"{e2e:.1f} img/s = {spread('e2e_over_encoder', '.0%')} of encoder-only"),
+        ("naive per-image loop, greedy", f"{naive:.1f} img/s; end to end is {spread('e2e_over_naive', '.1f', 'x')}"),
         ("naive loop, glibc malloc untuned", f"{r['naive_no_malloc_tuning']['images_per_s']:.1f} img/s"),
         ("batched greedy decode, all features", f"{r['decode']['greedy_seconds']:.2f} s"),
         ("batched beam-3 decode, all features", f"{r['decode']['beam3_seconds']:.2f} s "
-                                                f"({r['decode']['beam3_over_greedy']:.2f}x greedy)"),
+                                                f"= {spread('beam3_over_greedy', '.2f', 'x')} greedy"),
+        ("decoder steps per image (rows), greedy / beam-3",
+         f"{r['decode']['greedy_rows_per_image']:.1f} / {r['decode']['beam3_rows_per_image']:.1f} "
+         f"({r['decode']['beam3_rows_per_image'] / r['decode']['greedy_rows_per_image']:.2f}x)"),
         ("peak RSS, end to end (main / largest worker)",
          f"{r['e2e']['peak_rss_mb']:.0f} MB / {r['e2e']['peak_worker_rss_mb']:.0f} MB"),
     ]
-    print(f"{r['e2e']['images']} images from {args.images}, batch size {args.batch_size}, "
-          f"{os.cpu_count()} CPUs")
+    print(f"{r['e2e']['images']:.0f} images from {args.images}, batch size {args.batch_size}, "
+          f"{os.cpu_count()} CPUs; medians of {args.repeat} rounds (ratios: median, range over rounds)")
     for name, value in rows:
         print(f"  {name:<46} {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"median": r, "rounds": rounds}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

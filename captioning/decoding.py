@@ -1,7 +1,8 @@
 """Attention-free decoding, batched over images: greedy, beam search and sampling.
 
 Every strategy advances the model through one shared `_step`, so they cannot disagree about
-the model, its masking of special tokens or the minimum length."""
+the model, its masking of special tokens or the minimum length. Work shrinks as captions end:
+a finished row (greedy) or a settled image (beam) leaves the batch, and the rest run on."""
 
 from __future__ import annotations
 
