@@ -181,7 +181,8 @@ def _run(captioner: Captioner, todo: list[Path], writer: CaptionWriter | None, c
     """The loop: workers decode batches, the main process encodes, decodes and writes."""
     want = len(todo) if limit is None else min(limit, len(todo))
     cells: list = []  # (thumbnail, caption, title) for the first GRID_MAX images only
-    loader = image_batches(todo, captioner.encoder.pixels, batch_size, num_workers) if want else []
+    loader = image_batches(todo, captioner.encoder.pixels, batch_size, num_workers,
+                           captioner.encoder.spec.preprocessing.resize) if want else []
     with tqdm(total=want, desc="captioning", unit="img", disable=not progress, file=sys.stderr) as bar:
         for indices, x, bad in loader:
             room = want - summary.captioned

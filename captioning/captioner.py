@@ -31,13 +31,13 @@ __all__ = ["CaptionSummary", "Captioner", "caption_paths"]
 _DECODE_FIELDS = frozenset(f.name for f in fields(DecodeConfig))
 
 
-def _to_pil(image: Any) -> Image.Image:
+def _to_pil(image: Any, min_side: int | None = None) -> Image.Image:
     """One input as an RGB PIL image: a PIL image, a path, a CHW tensor (uint8, or float in
     [0, 1]) or an HWC uint8 array. Normalized tensors are refused: we apply the normalization."""
     if isinstance(image, Image.Image):
         return to_rgb(image)
     if isinstance(image, str | os.PathLike):
-        return load_image(image)
+        return load_image(image, min_side=min_side)
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(np.array(image))  # a copy: PIL's arrays are read-only
         image = image.permute(2, 0, 1) if image.ndim == 3 else image
@@ -156,7 +156,8 @@ class Captioner:
         if not items:
             crop = self.encoder.spec.preprocessing.crop
             return torch.empty(0, 3, crop, crop)
-        return torch.stack([self.encoder.transform(_to_pil(im)) for im in items])
+        side = self.encoder.spec.preprocessing.resize
+        return torch.stack([self.encoder.transform(_to_pil(im, side)) for im in items])
 
     def encode(self, images: Any) -> Tensor:
         """Image features [B, F] (on the model's device) for one image or a list."""

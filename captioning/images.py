@@ -175,10 +175,13 @@ def _too_large(message: str) -> str:
     return "image too large (possible decompression bomb)"
 
 
-def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               min_side: int | None = None) -> Image.Image:
     """Open a file as an RGB image correctly oriented, or raise ImageError with a one-line reason.
 
     The effective pixel limit is the smaller of max_pixels and Pillow's Image.MAX_IMAGE_PIXELS.
+    With min_side, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both
+    sides >= min_side: a 12-megapixel photo bound for a 256-pixel resize decodes ~10x faster.
     """
     path = Path(path)
     _check_file(path)
@@ -194,6 +197,8 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                     raise ImageError(
                         path, f"image too large ({width}x{height} pixels > limit of {max_pixels:,})"
                     )
+                if min_side and image.format in ("JPEG", "MPO"):
+                    image.draft(None, (min_side, min_side))
                 image.load()  # decode everything now: truncation must fail here, not later
                 return to_rgb(_oriented(image))
     except ImageError:

@@ -318,3 +318,14 @@ def test_beam_keeps_searching_while_a_live_beam_can_still_win():
     assert best.logprob == pytest.approx(float(dec.logp[1, B] + dec.logp[B, C] + dec.logp[C, END]), abs=1e-6)
     (greedy,), *_ = decode(dec, f, DecodeConfig(max_len=6))
     assert greedy.tokens == [A] and greedy.logprob < best.logprob
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cfg", [DecodeConfig(max_len=10), DecodeConfig("beam", beam_size=3, n_best=3, max_len=10),
+                                 DecodeConfig("sample", temperature=0, max_len=10)])
+def test_cuda_decoding_matches_cpu(dec, cfg):
+    f = feats(16, seed=6)
+    cpu = decode(dec, f, cfg)
+    gpu = decode(dec.cuda(), f.cuda(), cfg)
+    assert key(gpu) == key(cpu)
+    assert [h[0].logprob for h in gpu] == pytest.approx([h[0].logprob for h in cpu], abs=1e-4)

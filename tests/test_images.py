@@ -307,6 +307,31 @@ def test_left_red_right_blue_rotations(tmp_path):
         assert close(image.getpixel(probe), RED), (orientation, image.getpixel(probe))
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "MPO"])
+def test_min_side_decodes_big_jpegs_at_a_reduced_scale(tmp_path, fmt):
+    """The smallest of 1/2, 1/4, 1/8 that keeps both sides >= min_side; PIL does the scaling."""
+    big = two_colour((2000, 1400))
+    path = tmp_path / "big.jpg"
+    big.save(path, fmt, quality=90)
+    assert load_image(path).size == (2000, 1400)
+    assert load_image(path, min_side=160).size == (250, 175)  # 1/8: 175 >= 160
+    assert load_image(path, min_side=256).size == (500, 350)  # 1/8 would give 175 < 256: 1/4
+    assert load_image(path, min_side=1400).size == (2000, 1400)  # no smaller scale fits
+    small = load_image(path, min_side=256)
+    assert close(small.getpixel((100, 175)), RED) and close(small.getpixel((400, 175)), BLUE)
+
+
+def test_min_side_keeps_exif_orientation_and_leaves_other_formats_alone(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(with_orientation(two_colour((1600, 1200)), 6))  # red half ends up on top
+    image = load_image(path, min_side=256)
+    assert image.size == (300, 400)
+    assert close(image.getpixel((150, 5)), RED) and close(image.getpixel((150, 395)), BLUE)
+    png = tmp_path / "big.png"
+    two_colour((1600, 1200)).save(png)
+    assert load_image(png, min_side=256).size == (1600, 1200)
+
+
 # --------------------------------------------------------------------------- colour conversion
 
 
