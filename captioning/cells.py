@@ -47,7 +47,10 @@ class Cell(nn.Module):
 
     def step_with_gates(self, x: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
         """Like step, but also returns gate activations [B, H] by name (and "cell_norm" [B])."""
-        return self._recur(self.project(x), state)
+        h, state, gates = self._recur(self.project(x), state)
+        if self.has_cell_state:
+            gates["cell_norm"] = state[1].norm(dim=-1)  # how much the conveyor belt carries
+        return h, state, gates
 
     def project(self, x: Tensor) -> Tensor:
         """The input's share of every gate's pre-activation, W x + b: [..., nH]."""
@@ -163,7 +166,7 @@ class LSTM(_FusedCell):
         i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
         c = f * c + i * g
         h = o * c.tanh()
-        return h, (h, c), {"forget": f, "input": i, "output": o, "cell_norm": c.norm(dim=-1)}
+        return h, (h, c), {"forget": f, "input": i, "output": o}
 
 
 class GRU(_FusedCell):
@@ -258,7 +261,7 @@ class Peephole(_HandCell):
         c = f * c + i * ag.tanh()
         o = (ao + self.peep_o * c).sigmoid()
         h = o * c.tanh()
-        return h, (h, c), {"forget": f, "input": i, "output": o, "cell_norm": c.norm(dim=-1)}
+        return h, (h, c), {"forget": f, "input": i, "output": o}
 
 
 class CIFG(_HandCell):
@@ -287,7 +290,7 @@ class CIFG(_HandCell):
         f = 1 - i
         c = f * c + i * ag.tanh()
         h = o * c.tanh()
-        return h, (h, c), {"forget": f, "input": i, "output": o, "cell_norm": c.norm(dim=-1)}
+        return h, (h, c), {"forget": f, "input": i, "output": o}
 
 
 CELLS: dict[str, type[Cell]] = {

@@ -67,13 +67,10 @@ def _step(decoder: CaptionDecoder, tokens: Tensor, states, t: int, cfg: DecodeCo
     """One model step plus the masks every strategy shares: no <pad>/<start>, optional <unk>,
     and no <end> before min_len words."""
     logp, states = decoder.step(tokens, states)
-    logp[:, Vocabulary.pad_id] = NEG
-    logp[:, Vocabulary.start_id] = NEG
-    if not cfg.allow_unk:
-        logp[:, Vocabulary.unk_id] = NEG
-    if t < cfg.min_len:
-        logp[:, Vocabulary.end_id] = NEG
-    return logp, states
+    banned = [Vocabulary.pad_id, Vocabulary.start_id]
+    banned += [] if cfg.allow_unk else [Vocabulary.unk_id]
+    banned += [Vocabulary.end_id] if t < cfg.min_len else []
+    return logp.index_fill_(1, torch.tensor(banned, device=logp.device), NEG), states
 
 
 def _select(states, index: Tensor):
