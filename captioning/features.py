@@ -49,7 +49,7 @@ def _collate(batch):
 
 def _worker_init(_: int) -> None:
     """One thread per worker, at the lowest priority: on a small machine the main process's
-    BLAS threads stall whenever a worker holds one of their cores (measured: ~6% slower)."""
+    BLAS threads stall whenever a worker holds one of their cores."""
     torch.set_num_threads(1)
     if hasattr(os, "nice"):
         os.nice(19)

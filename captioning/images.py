@@ -181,7 +181,8 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
 
     The effective pixel limit is the smaller of max_pixels and Pillow's Image.MAX_IMAGE_PIXELS.
     With min_side, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both
-    sides >= min_side: a 12-megapixel photo bound for a 256-pixel resize decodes ~10x faster.
+    sides >= min_side: a 12-megapixel photo bound for a 256-pixel resize decodes about 3x faster
+    (benchmarks/jpeg_draft.py).
     """
     path = Path(path)
     _check_file(path)
