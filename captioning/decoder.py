@@ -104,14 +104,15 @@ class CaptionDecoder(nn.Module):
             h, states = self.rnn.step_projected(self.input_table()[tokens], states)
         return self.logits(h).log_softmax(-1), states
 
-    def input_table(self) -> Tensor:
+    def input_table(self, refresh: bool = False) -> Tensor:
         """First-layer input pre-activations of every word, [V, nH]; kept until a weight
-        changes (optimizer step, load_state_dict, .to())."""
+        changes (optimizer step, load_state_dict, .to(), any in-place op). Writes through
+        `.data` bypass the version counters that tell: after those, pass refresh=True."""
         params = (self.embed.weight, *self.rnn.layers[0].parameters())
         if any(p.is_inference() for p in params):  # no version counters: cannot tell staleness
             return self.rnn.layers[0].project(self.embed.weight)
         key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
-        if self._table is None or self._table[0] != key:
+        if refresh or self._table is None or self._table[0] != key:
             with torch.no_grad():
                 self._table = (key, self.rnn.layers[0].project(self.embed.weight))
         return self._table[1]

@@ -142,6 +142,10 @@ def test_input_table_follows_weight_changes():
         assert not torch.equal(before[5], after[5]) and torch.equal(before[6], after[6])
         dec.load_state_dict(make(seed=1).state_dict())
         torch.testing.assert_close(dec.input_table(), make(seed=1).input_table())
+        dec.embed.weight.data[5] += 1.0  # .data writes are invisible to version counters
+        stale = dec.input_table()
+        assert torch.equal(stale, make(seed=1).input_table())
+        assert not torch.equal(dec.input_table(refresh=True)[5], stale[5])
     with torch.inference_mode():  # parameters made here have no version counter: never cached
         fresh = make(seed=2)
         torch.testing.assert_close(fresh.input_table(), make(seed=2).rnn.layers[0].project(fresh.embed.weight))
