@@ -87,29 +87,20 @@ def phase_naive(args) -> dict:
 
 
 def phase_decode(args) -> dict:
-    """Batched decoding only, on cached features: greedy vs beam-3."""
+    """Batched decoding only, on cached features: greedy vs beam-3, time and decoder rows."""
     from captioning.captioner import Captioner
     from captioning.decoding import DecodeConfig
-    from captioning.evaluation import caption_features
     from captioning.features import cached_features
+    from captioning.stats import decoding_work
 
     cap = Captioner.from_pretrained(device="cpu")
     feats, _ = cached_features(cap.encoder, _images(args), progress=False)
-    step, rows = cap.decoder.step, [0]
-
-    def counted_step(tokens, states):  # how much work each strategy asks of the decoder
-        rows[0] += tokens.size(0)
-        return step(tokens, states)
-
     out = {}
     for name, cfg in (("greedy", DecodeConfig()), ("beam3", DecodeConfig("beam", beam_size=3))):
-        caption_features(cap.decoder, feats[: args.batch_size], cap.vocab, cfg)  # warm-up
-        start = time.perf_counter()
-        caption_features(cap.decoder, feats, cap.vocab, cfg, batch_size=args.batch_size)
-        out[f"{name}_seconds"] = time.perf_counter() - start
-        rows[0], cap.decoder.step = 0, counted_step
-        caption_features(cap.decoder, feats, cap.vocab, cfg, batch_size=args.batch_size)
-        out[f"{name}_rows_per_image"], cap.decoder.step = rows[0] / len(feats), step
+        decoding_work(cap.decoder, feats[: args.batch_size], cfg)  # warm-up
+        work = decoding_work(cap.decoder, feats, cfg, batch_size=args.batch_size)
+        out[f"{name}_seconds"] = work["ms_per_image"] * len(feats) / 1e3
+        out[f"{name}_rows_per_image"] = work["rows_per_image"]
     out["beam3_over_greedy"] = out["beam3_seconds"] / out["greedy_seconds"]
     return out
 

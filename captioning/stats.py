@@ -1,10 +1,12 @@
 """Small, plot-ready numbers for the notebooks: caption lengths, word frequencies, vocabulary
-coverage per minimum count, split summaries, what the CNN sees, and how varied the captions are.
+coverage per minimum count, split summaries, what the CNN sees, how varied the captions are, and
+what a decoding setting costs.
 
 Everything here only counts and summarizes; models, training and decoding live in their modules."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -165,3 +167,28 @@ def decoding_sweep(decoder: CaptionDecoder, features: torch.Tensor, references: 
         out[name] = {"CIDEr": 100.0 * float(score), "mean_length": mean_length(caps),
                      "distinct": len(set(caps)), "captions": caps}
     return out
+
+
+def decoding_work(decoder: CaptionDecoder, features: torch.Tensor, cfg: DecodeConfig,
+                  batch_size: int = 32) -> dict[str, float]:
+    """What one decoding setting costs on features [N, F], decoded in batches: decoder rows (one
+    word for one hypothesis) and milliseconds per image. The rows are counted, not estimated."""
+    from .decoding import decode
+
+    step, rows = decoder.step, 0
+
+    def counting_step(tokens: torch.Tensor, states):
+        nonlocal rows
+        rows += tokens.size(0)
+        return step(tokens, states)
+
+    decoder.step = counting_step  # an instance attribute shadows the method until deleted
+    try:
+        start = time.perf_counter()
+        for i in range(0, len(features), batch_size):
+            decode(decoder, features[i:i + batch_size], cfg)
+        seconds = time.perf_counter() - start
+    finally:
+        del decoder.step
+    n = max(len(features), 1)
+    return {"rows_per_image": rows / n, "ms_per_image": 1e3 * seconds / n}

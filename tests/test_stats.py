@@ -123,3 +123,20 @@ def test_decoding_sweep_scores_each_setting():
     for row in out.values():
         assert len(row["captions"]) == 3 and row["CIDEr"] >= 0
         assert 1 <= row["mean_length"] <= 5 and 1 <= row["distinct"] <= 3
+
+
+def test_decoding_work_counts_the_rows_each_strategy_runs():
+    torch.manual_seed(0)
+    decoder = CaptionDecoder(DecoderConfig(vocab_size=12, feature_dim=8, embed_dim=8, hidden_dim=8))
+    with torch.no_grad():
+        decoder.out.bias[Vocabulary.end_id] = -1e4  # no caption ends: every row runs max_len steps
+    feats = torch.randn(5, 8)
+    greedy = stats.decoding_work(decoder, feats, DecodeConfig(max_len=6), batch_size=2)
+    beam = stats.decoding_work(decoder, feats, DecodeConfig("beam", beam_size=3, max_len=6))
+    assert greedy["rows_per_image"] == 6  # one row per step
+    assert beam["rows_per_image"] == 1 + 3 * 5  # one shared first step, then three beams
+    assert greedy["ms_per_image"] > 0 and beam["ms_per_image"] > 0
+    assert "step" not in vars(decoder)  # the counting wrapper is gone again
+    with torch.no_grad():
+        decoder.out.bias[Vocabulary.end_id] = 1e4  # every caption ends at once (after min_len)
+    assert stats.decoding_work(decoder, feats, DecodeConfig(max_len=6))["rows_per_image"] == 2
