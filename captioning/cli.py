@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(p, required=False), _encoder_args(p), _device_arg(p)
     p.set_defaults(func=cmd_extract_features)
 
+    from .cells import CELLS
     from .decoder import DecoderConfig
     from .training import TrainConfig
 
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-count", type=int, default=t.min_count)
     p.add_argument("--val-images", type=int, default=t.val_images, help="validate on the first N val images (0: all)")
     p.add_argument("--seed", type=int, default=t.seed)
-    p.add_argument("--cell", default=m.cell, choices=["lstm", "peephole", "cifg", "gru", "rnn"])
+    p.add_argument("--cell", default=m.cell, choices=list(CELLS))
     p.add_argument("--embed-dim", type=int, default=m.embed_dim)
     p.add_argument("--hidden-dim", type=int, default=m.hidden_dim)
     p.add_argument("--layers", type=int, default=m.num_layers)

@@ -7,6 +7,7 @@ a finished row (greedy) or a settled image (beam) leaves the batch, and the rest
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -67,10 +68,14 @@ def _step(decoder: CaptionDecoder, tokens: Tensor, states, t: int, cfg: DecodeCo
     """One model step plus the masks every strategy shares: no <pad>/<start>, optional <unk>,
     and no <end> before min_len words."""
     logp, states = decoder.step(tokens, states)
-    banned = [Vocabulary.pad_id, Vocabulary.start_id]
-    banned += [] if cfg.allow_unk else [Vocabulary.unk_id]
-    banned += [Vocabulary.end_id] if t < cfg.min_len else []
-    return logp.index_fill_(1, torch.tensor(banned, device=logp.device), NEG), states
+    return logp.index_fill_(1, _banned(cfg.allow_unk, t < cfg.min_len, logp.device), NEG), states
+
+
+@lru_cache(maxsize=16)
+def _banned(allow_unk: bool, no_end: bool, device: torch.device) -> Tensor:
+    """The word ids _step forbids, made once per device rather than at every step."""
+    ids = [Vocabulary.pad_id, Vocabulary.start_id] + [Vocabulary.unk_id] * (not allow_unk)
+    return torch.tensor(ids + [Vocabulary.end_id] * no_end, device=device)
 
 
 def _select(states, index: Tensor):
