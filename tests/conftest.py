@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioning.checkpoint import Checkpoint
-from captioning.decoder import CaptionDecoder, DecoderConfig
-from captioning.encoder import EncoderSpec
-from captioning.text import Vocabulary
+from captioning.decoder.checkpoint import Checkpoint
+from captioning.decoder.config import DecoderConfig
+from captioning.decoder.model import CaptionDecoder
+from captioning.features.config import EncoderSpec
+from captioning.text.vocabulary import Vocabulary
 
 TINY_WORDS = ("a", "dog", "cat", "on", "the", "red", "blue", "grass", "sits", "runs", "with", "ball")
 
@@ -28,8 +29,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         decoder.image.weight.mul_(30)
         decoder.out.weight.mul_(5)
     folder = tmp_path_factory.mktemp("tiny") / "checkpoint"
-    extra = {"decoding": {"strategy": "greedy", "max_len": 8}}
-    return Checkpoint(decoder.eval(), vocab, EncoderSpec(), extra).save(folder)
+    decoding = {"strategy": "greedy", "max_len": 8}
+    return Checkpoint(decoder.eval(), vocab, EncoderSpec(), decoding=decoding).save(folder)
 
 
 # ---- core_ fixtures: the shared COCO subset, its features and a tiny model trained on them ----
@@ -56,7 +57,7 @@ class _core_threads:
 @pytest.fixture(scope="session")
 def core_encoder():
     """The default (pretrained EfficientNet-Lite0) encoder, built once."""
-    from captioning.encoder import build_encoder
+    from captioning.features.encoder import build_encoder
 
     return build_encoder()
 
@@ -64,9 +65,9 @@ def core_encoder():
 @pytest.fixture(scope="session")
 def core_shared_coco() -> Path:
     """The shared COCO val2017 folder; integration tests are skipped without it."""
-    from captioning.data import find_shared_coco
+    from tests.shared import shared_coco
 
-    root = find_shared_coco()
+    root = shared_coco()
     if root is None:
         pytest.skip("../shared/data/coco-val2017 not found")
     return root
@@ -75,7 +76,7 @@ def core_shared_coco() -> Path:
 @pytest.fixture(scope="session")
 def core_coco_records(core_shared_coco):
     """All 2,709 shared COCO images with the deterministic train/val/test split."""
-    from captioning.data import load_dataset
+    from captioning.data.datasets import load_dataset
 
     return load_dataset(core_shared_coco / "captions_val2017.json", core_shared_coco / "images")
 
@@ -87,7 +88,7 @@ def core_coco_features(core_coco_records, core_encoder, tmp_path_factory):
     Set CORE_FEATURE_CACHE=FILE to keep the cache between runs (it is validated, never stale)."""
     import os
 
-    from captioning.features import record_features
+    from captioning.features.cache import record_features
 
     subset = [r for split, n in CORE_SUBSET.items()
               for r in [r for r in core_coco_records if r.split == split][:n]]
@@ -102,7 +103,7 @@ def core_coco_features(core_coco_records, core_encoder, tmp_path_factory):
 def core_prefill_cache(core_coco_features, core_encoder):
     """prefill(cache, paths): write a valid feature cache for (a subset of) the core images from
     the already extracted features, so CLI tests skip re-running the CNN."""
-    from captioning import features as feats
+    from captioning.features import cache as feats
 
     features, kept = core_coco_features
     row = {Path(r.path).resolve(): i for i, r in enumerate(kept)}
@@ -112,7 +113,7 @@ def core_prefill_cache(core_coco_features, core_encoder):
 
     def prefill(cache, paths):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(feats, "extract_features", lookup)
+            mp.setattr(feats, "extract_features", lookup)  # the name cache.py calls
             feats.cached_features(core_encoder, paths, cache, progress=False)
         assert feats.stale_reason(cache, core_encoder.spec, paths) is None
         return cache
@@ -126,17 +127,18 @@ def core_coco_run(core_coco_features, core_encoder, tmp_path_factory):
     from types import SimpleNamespace
 
     from captioning.data.tensors import prepare_splits
-    from captioning.decoder import DecoderConfig
-    from captioning.training import TrainConfig, fit
+    from captioning.decoder.config import DecoderConfig
+    from captioning.training.config import TrainConfig
+    from captioning.training.loop import fit
 
     features, kept = core_coco_features
-    vocab, split, recs = prepare_splits(kept, features, min_count=2)
+    vocab, split, recs = prepare_splits(kept, features, min_count=2, max_words=20)
     out = tmp_path_factory.mktemp("core_run")
     model_cfg = DecoderConfig(vocab_size=len(vocab), embed_dim=64, hidden_dim=128, dropout=0.1)
     cfg = TrainConfig(epochs=4, batch_size=32, lr=3e-3, warmup_epochs=0.5, patience=10, min_count=2)
     with _core_threads(1):
         summary = fit(split["train"], split["val"], vocab, model_cfg, cfg, core_encoder.spec, out,
-                      progress=False, log=lambda _: None)
+                      progress=False)
     return SimpleNamespace(out=out, vocab=vocab, split=split, records=recs, summary=summary)
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioning.caption_files import caption_paths
-from captioning.captioner import Captioner
-from captioning.checkpoint import PRETRAINED, Checkpoint
-from captioning.decoding import DecodeConfig
-from captioning.images import load_image
+from captioning.decoder.checkpoint import PRETRAINED, Checkpoint
+from captioning.decoder.decode_config import DecodeConfig
+from captioning.images.loading import load_image
+from captioning.tools.caption_files import caption_paths
+from captioning.tools.captioner import Captioner
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -19,7 +19,7 @@ def test_shipped_checkpoint_is_complete_and_loads():
         assert (PRETRAINED / name).is_file()
     ckpt = Checkpoint.load()
     assert ckpt.encoder.name == "efficientnet_lite0" and ckpt.decoder.cfg.cell == "lstm"
-    assert ckpt.extra["decoding"]["strategy"] in ("greedy", "beam")
+    assert ckpt.decoding["strategy"] in ("greedy", "beam")
 
 
 @pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .datasets import ImageRecord
+from .records import ImageRecord
 
 _SPLIT_FILES = {"train": ("train.txt", "Flickr_8k.trainImages.txt"),
                 "val": ("dev.txt", "Flickr_8k.devImages.txt"),

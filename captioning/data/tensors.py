@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..text import Vocabulary, tokenize
-from .datasets import ImageRecord
+from ..text.tokenizer import tokenize
+from ..text.vocabulary import Vocabulary
+from .records import ImageRecord
 
 
 @dataclass
@@ -35,7 +36,7 @@ class SplitTensors:
 
 
 def build_split(records: Sequence[ImageRecord], features: torch.Tensor, vocab: Vocabulary,
-                max_words: int = 20) -> SplitTensors:
+                max_words: int) -> SplitTensors:
     """Tokenize every caption (truncated to max_words words) and pad to one matrix."""
     rows, owner = [], []
     for i, record in enumerate(records):
@@ -50,8 +51,8 @@ def build_split(records: Sequence[ImageRecord], features: torch.Tensor, vocab: V
                         torch.tensor(owner, dtype=torch.long))
 
 
-def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_count: int = 5,
-                   max_words: int = 20, vocab: Vocabulary | None = None
+def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_count: int,
+                   max_words: int, vocab: Vocabulary | None = None
                    ) -> tuple[Vocabulary, dict[str, SplitTensors], dict[str, list[ImageRecord]]]:
     """Vocabulary from the train captions (unless given) and tensors for every split present."""
     by_split: dict[str, list[int]] = {}

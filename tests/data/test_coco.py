@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from captioning.data import (
-    ImageRecord,
-    find_shared_coco,
-    load_coco,
-    load_dataset,
-    make_split,
-    read_karpathy,
-    select_split,
-    write_karpathy,
-)
+from captioning.data.coco import load_coco
+from captioning.data.datasets import load_dataset
+from captioning.data.karpathy import read_karpathy, write_karpathy
+from captioning.data.records import ImageRecord, select_split
+from captioning.data.split import SplitConfig, make_split
 
 
 def records(ids):
@@ -44,7 +39,7 @@ def tiny_coco(root: Path, n: int = 6) -> tuple[Path, Path]:
 # ---- make_split -----------------------------------------------------------------------------
 
 def test_make_split_sorts_by_id_and_puts_test_last():
-    out = make_split(records([7, 3, 9, 1, 5, 8, 2]), val=2, test=2)
+    out = make_split(records([7, 3, 9, 1, 5, 8, 2]), SplitConfig(val=2, test=2))
     assert [r.image_id for r in out] == [1, 2, 3, 5, 7, 8, 9]
     assert [r.split for r in out] == ["train"] * 3 + ["val"] * 2 + ["test"] * 2
     assert out[0].captions == ["caption 1"]
@@ -52,14 +47,14 @@ def test_make_split_sorts_by_id_and_puts_test_last():
 
 def test_make_split_does_not_modify_its_input():
     recs = records([2, 1])
-    make_split(recs, val=0, test=1)
+    make_split(recs, SplitConfig(val=0, test=1))
     assert [(r.image_id, r.split) for r in recs] == [(2, ""), (1, "")]
 
 
 @pytest.mark.parametrize(("val", "test"), [(3, 2), (5, 0), (0, 6), (-1, 1)])
 def test_make_split_rejects_val_plus_test_too_large(val, test):
-    with pytest.raises(ValueError, match=r"must be smaller than the 5 images"):
-        make_split(records(range(5)), val=val, test=test)
+    with pytest.raises(ValueError, match=r"(must be fewer than the 5 images|must be >= 0)"):
+        make_split(records(range(5)), SplitConfig(val=val, test=test))
 
 
 @pytest.mark.integration
@@ -81,13 +76,6 @@ def test_split_of_the_shared_coco_file(core_shared_coco):
     shuffled = list(first)
     random.Random(1).shuffle(shuffled)
     assert [(r.image_id, r.split) for r in make_split(shuffled)] == [(r.image_id, r.split) for r in first]
-
-
-@pytest.mark.integration
-def test_load_dataset_without_path_uses_the_shared_split(core_coco_records):
-    assert find_shared_coco() is not None
-    default = load_dataset()
-    assert [(r.image_id, r.split) for r in default] == [(r.image_id, r.split) for r in core_coco_records]
 
 
 # ---- load_coco --------------------------------------------------------------------------------
@@ -193,9 +181,9 @@ def test_read_karpathy_errors_name_the_file(tmp_path):
 
 def test_load_dataset_on_a_coco_file_needs_images(tmp_path):
     ann, images = tiny_coco(tmp_path)
-    with pytest.raises(ValueError, match=r"--images"):
+    with pytest.raises(ValueError, match=r"images: .* is a COCO annotation file"):
         load_dataset(ann)
-    recs = load_dataset(ann, images, val=1, test=2)
+    recs = load_dataset(ann, images, SplitConfig(val=1, test=2))
     assert [r.split for r in recs] == ["train"] * 3 + ["val"] + ["test"] * 2
     assert [r.image_id for r in recs if r.split == "test"] == [50, 60]
 
@@ -220,15 +208,8 @@ def test_load_dataset_missing_file(tmp_path):
 
 
 def test_select_split():
-    recs = make_split(records(range(6)), val=1, test=1)
+    recs = make_split(records(range(6)), SplitConfig(val=1, test=1))
     assert [r.image_id for r in select_split(recs, "test")] == [5]
     assert len(select_split(recs, "all")) == 6
     with pytest.raises(ValueError, match=r"split 'dev' has no images.*test, train, val"):
         select_split(recs, "dev")
-
-
-def test_find_shared_coco_honours_the_environment(tmp_path, monkeypatch):
-    (tmp_path / "images").mkdir()
-    (tmp_path / "captions_val2017.json").write_text("{}")
-    monkeypatch.setenv("CAPTIONING_SHARED_COCO", str(tmp_path))
-    assert find_shared_coco() == tmp_path.resolve()

@@ -4,9 +4,10 @@ from collections import Counter
 
 import pytest
 
-from captioning.data import find_shared_coco, load_flickr8k
+from captioning.data.flickr8k import load_flickr8k
+from tests.shared import shared_coco
 
-_COCO = find_shared_coco()
+_COCO = shared_coco()
 SHARED = _COCO.parent / "flickr8k" if _COCO else None
 
 

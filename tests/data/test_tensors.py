@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioning.data import ImageRecord
+from captioning.data.records import ImageRecord
 from captioning.data.tensors import build_split, prepare_splits
-from captioning.text import Vocabulary
+from captioning.text.vocabulary import Vocabulary
 
 pytestmark = pytest.mark.usefixtures("core_one_thread")
 
@@ -27,13 +27,13 @@ RECORDS = [
 def test_build_split_pads_and_tracks_owners():
     vocab = Vocabulary(["a", "dog", "runs", "sits"])
     feats = torch.randn(2, 5)
-    t = build_split(RECORDS[:2], feats, vocab)
+    t = build_split(RECORDS[:2], feats, vocab, max_words=20)
     assert t.tokens.tolist() == [[1, 4, 5, 6, 2], [1, 4, 5, 7, 2], [1, 4, 3, 7, 2]]
     assert t.owner.tolist() == [0, 0, 1]
     assert t.image_ids == [0, 1] and len(t) == 2
     assert t.references == {0: ["A dog runs.", "a dog sits"], 1: ["a cat sits"]}
     assert torch.equal(t.features, feats)
-    short = build_split([rec(9, "train", "a dog", "a dog runs sits")], feats[:1], vocab)
+    short = build_split([rec(9, "train", "a dog", "a dog runs sits")], feats[:1], vocab, max_words=20)
     assert short.tokens.tolist() == [[1, 4, 5, 2, 0, 0], [1, 4, 5, 6, 7, 2]]  # <pad> = 0
 
 
@@ -44,12 +44,12 @@ def test_build_split_truncates_to_max_words():
 
 
 def test_build_split_without_captions():
-    t = build_split([rec(0, "test")], torch.zeros(1, 3), Vocabulary([]))
+    t = build_split([rec(0, "test")], torch.zeros(1, 3), Vocabulary([]), max_words=20)
     assert t.tokens.shape == (0, 2) and t.owner.numel() == 0
 
 
 def test_subset_keeps_the_first_images_and_their_captions():
-    _, split, _ = prepare_splits(RECORDS, torch.arange(4.0)[:, None], min_count=1)
+    _, split, _ = prepare_splits(RECORDS, torch.arange(4.0)[:, None], min_count=1, max_words=20)
     test = split["test"]
     sub = test.subset(1)
     assert len(sub) == 1 and sub.image_ids == [3] and sub.references == {3: ["a dog", "a cat", "the dog"]}
@@ -59,7 +59,7 @@ def test_subset_keeps_the_first_images_and_their_captions():
 
 def test_prepare_splits_builds_vocab_from_train_only():
     feats = torch.arange(4.0)[:, None].repeat(1, 3)
-    vocab, split, recs = prepare_splits(RECORDS, feats, min_count=1)
+    vocab, split, recs = prepare_splits(RECORDS, feats, min_count=1, max_words=20)
     assert set(vocab.itos[4:]) == {"a", "dog", "runs", "sits", "cat"}  # 'zebra', 'the' are val/test only
     assert set(split) == {"train", "val", "test"}
     assert split["val"].tokens.tolist() == [[1, vocab.stoi["a"], vocab.unk_id, vocab.stoi["runs"], 2]]
@@ -71,7 +71,7 @@ def test_prepare_splits_builds_vocab_from_train_only():
 
 def test_prepare_splits_reuses_a_given_vocab_and_needs_train():
     vocab = Vocabulary(["zebra"])
-    got, split, _ = prepare_splits(RECORDS, torch.zeros(4, 2), vocab=vocab)
+    got, split, _ = prepare_splits(RECORDS, torch.zeros(4, 2), 5, 20, vocab=vocab)
     assert got is vocab and split["val"].tokens[0, 2].item() == 4
     with pytest.raises(ValueError, match=r"no 'train' split"):
-        prepare_splits(RECORDS[2:], torch.zeros(2, 2))
+        prepare_splits(RECORDS[2:], torch.zeros(2, 2), 5, 20)

@@ -1,0 +1,24 @@
+"""`captioning caption PATH...`: caption files, folders and globs with the shipped model or others."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..decoder.decode_config import DecodeConfig
+from ..features.config import ComputeConfig
+from ..tools.caption_files import caption_paths
+from ..tools.captioner import Captioner
+from ..tools.job import CaptionJob
+from .options import build, given
+
+SOME_SKIPPED = 1
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    compute = build(args, ComputeConfig)
+    job = build(args, CaptionJob)
+    captioner = Captioner.from_pretrained(args.checkpoint, device=compute.device)
+    cfg = captioner.decode_config(**given(args, DecodeConfig))
+    summary = caption_paths(captioner, args.paths, job, decode=cfg, num_workers=compute.workers,
+                            progress=not args.quiet, echo=not args.quiet)
+    return SOME_SKIPPED if summary.skipped else 0

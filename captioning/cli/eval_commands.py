@@ -1,0 +1,39 @@
+"""`captioning evaluate`: score a checkpoint (or an ensemble) on a split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from ..core.devices import resolve_device
+from ..core.io import write_json
+from ..data.records import select_split
+from ..decoder.decode_config import DecodeConfig, resolve_decoding
+from ..decoder.ensemble import load_decoders
+from ..features.config import ComputeConfig
+from ..metrics.coco import format_table
+from ..training.evaluation import evaluate_split
+from . import datasets
+from .options import build, given
+
+log = logging.getLogger("captioning")
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    device = resolve_device(build(args, ComputeConfig).device)
+    decoder, first = load_decoders(args.checkpoint, device)
+    recs = select_split(datasets.records(args), args.split)
+    _, feats, kept = datasets.features(args, recs, first.encoder)
+    if args.compare:
+        settings = [DecodeConfig(), DecodeConfig("beam", beam_size=3)]
+    else:
+        settings = [resolve_decoding(first.decoding, **given(args, DecodeConfig))]
+    results = {cfg.name: evaluate_split(decoder, feats, kept, first.vocab, cfg) for cfg in settings}
+    print(format_table({name: r["scores"] for name, r in results.items()}, extra=("distinct_captions",)))
+    log.info("%s split: %d images", args.split, len(kept))
+    if args.out:
+        write_json(args.out, {cfg.name: {"decoding": cfg.to_dict(), **results[cfg.name]} for cfg in settings})
+    if args.json:
+        print(json.dumps(next(iter(results.values()))["scores"]))
+    return 0

@@ -1,0 +1,74 @@
+"""Command-line flags built from config dataclasses, and typed configs read back from the parsed args.
+
+Each field's default, help text and flag name live once, in its dataclass (core.config.option).
+Flags are stored under "Class.field" and absent unless given, so what a user typed is exactly the
+set of overrides applied on top of the defaults (or on a checkpoint's own settings)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from ..core.config import Config, base_type, field_types
+
+C = TypeVar("C", bound=Config)
+FLAGS: dict[str, str] = {}  # field name -> its flag, to turn "beam_size: ..." errors into "--beam: ..."
+
+
+def flag_of(field: dataclasses.Field) -> str:
+    name = field.metadata.get("flag") or field.name
+    return "--" + name.replace("_", "-")
+
+
+def _kwargs(hint: Any, field: dataclasses.Field) -> dict[str, Any]:
+    """argparse keyword arguments for one field: its type, choices, metavar and help."""
+    meta, base = field.metadata, base_type(hint)
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    shown = ",".join(default) if isinstance(default, tuple) else default
+    text = meta.get("help", "") + ("" if default is None or "default" in meta.get("help", "") else f" (default: {shown})")
+    kwargs: dict[str, Any] = {"help": text.replace("%", "%%"), "default": argparse.SUPPRESS}
+    if base is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+        return kwargs
+    if base is tuple:
+        kwargs["nargs"] = "+"
+    else:
+        kwargs["type"] = base if base in (int, float) else str
+    if meta.get("choices"):
+        kwargs["choices"] = meta["choices"]
+    if not meta.get("choices"):
+        kwargs["metavar"] = meta.get("metavar") or field.name.upper()
+    return kwargs
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type[Config], title: str | None = None, *,
+                only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> None:
+    """Add a flag for every command-line field of cls (or just `only`, minus `skip`) to a group."""
+    group = parser.add_argument_group(title or (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip("."))
+    hints, keep, skip = field_types(cls), set(only) if only is not None else None, set(skip)
+    for field in dataclasses.fields(cls):
+        meta = field.metadata
+        if not meta.get("cli", True) or field.name in skip or (keep is not None and field.name not in keep):
+            continue
+        flag, dest = flag_of(field), f"{cls.__name__}.{field.name}"
+        FLAGS.setdefault(field.name, flag)
+        names = [flag] + ([f"-{meta['short']}"] if meta.get("short") else [])
+        group.add_argument(*names, dest=dest, **_kwargs(hints[field.name], field))
+        for shortcut, value in meta.get("shortcuts", {}).items():
+            group.add_argument(f"--{shortcut}", dest=dest, action="store_const", const=value,
+                               default=argparse.SUPPRESS, help=f"same as {flag} {value}")
+
+
+def given(args: argparse.Namespace, cls: type[Config]) -> dict[str, Any]:
+    """The fields of cls that were given on the command line, as {field: value}."""
+    prefix = cls.__name__ + "."
+    values = {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
+    hints = field_types(cls)
+    return {k: tuple(v) if base_type(hints[k]) is tuple else v for k, v in values.items()}
+
+
+def build(args: argparse.Namespace, cls: type[C], **fixed: Any) -> C:
+    """cls's defaults, overridden by the given flags, then by `fixed` (values the command sets)."""
+    return cls.from_dict({**cls().to_dict(), **given(args, cls), **fixed})

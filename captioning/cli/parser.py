@@ -1,0 +1,119 @@
+"""The `captioning` argument parser. It imports only config modules (no torch), so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core import __version__
+from ..data.split import SplitConfig
+from ..decoder.config import DecoderConfig
+from ..decoder.decode_config import DecodeConfig
+from ..features.config import ComputeConfig, EncoderConfig
+from ..lab.config import ComparisonConfig
+from ..tools.job import CaptionJob
+from ..training.config import TrainConfig
+from .options import add_options
+
+DESCRIPTION = ("Show-and-Tell image captioning: a pretrained CNN vector initializes an LSTM-family "
+               "decoder. Subcommands: split, extract-features, train, export, evaluate, caption, "
+               "compare-cells.")
+FEATURES = ("device", "runtime", "workers", "cache", "amp")  # ComputeConfig fields for dataset commands
+
+
+def _dataset_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", metavar="SPLIT.json",
+                   help="Karpathy-style split JSON (from `captioning split`) or a COCO annotation file "
+                        "(default: $CAPTIONING_SHARED_COCO, else ../shared/data/coco-val2017, split by "
+                        "the fixed rule)")
+    g.add_argument("--images", metavar="ROOT", help="folder the dataset's image paths resolve against")
+    add_options(p, SplitConfig, "split sizes (when the dataset is a COCO annotation file)")
+
+
+def _checkpoints_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", action="append", metavar="DIR",
+                   help="checkpoint folder (default: the shipped model); repeat it to decode with an "
+                        "ensemble (mean of the members' log-probabilities)")
+
+
+def _split_parser(sub) -> None:
+    p = sub.add_parser("split", help="write a deterministic train/val/test split JSON")
+    p.add_argument("--coco-annotations", metavar="FILE", help="COCO captions_*.json")
+    p.add_argument("--images", metavar="DIR", help="the COCO image folder")
+    p.add_argument("--flickr8k", metavar="ROOT", help="a Flickr8k folder (captions + official splits)")
+    p.add_argument("--out", required=True, metavar="SPLIT.json")
+    add_options(p, SplitConfig, "split sizes")
+
+
+def _extract_parser(sub) -> None:
+    p = sub.add_parser("extract-features", help="compute and cache CNN features for a dataset")
+    _dataset_args(p)
+    add_options(p, EncoderConfig)
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a decoder on cached features (cross-entropy)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/latest")
+    _dataset_args(p)
+    add_options(p, TrainConfig)
+    add_options(p, DecoderConfig)
+    add_options(p, EncoderConfig)
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
+def _export_parser(sub) -> None:
+    p = sub.add_parser("export", help="package a checkpoint: default decoding chosen on val, optional fp16")
+    p.add_argument("checkpoint", metavar="CKPT_DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--half", action="store_true", help="store weights as float16")
+    p.add_argument("--beam", type=int, default=3, metavar="K", help="beam size to compare with greedy")
+    _dataset_args(p)
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
+def _evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint with BLEU, METEOR, ROUGE-L, CIDEr")
+    _checkpoints_arg(p)
+    p.add_argument("--split", default="test", help="train, val, test or all (default: test)")
+    p.add_argument("--compare", action="store_true", help="report greedy and beam-3 side by side")
+    p.add_argument("--out", metavar="FILE.json", help="write per-image captions and scores")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON line last")
+    _dataset_args(p)
+    add_options(p, DecodeConfig)
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
+def _caption_parser(sub) -> None:
+    p = sub.add_parser("caption", help="caption image files, folders (recursive) and globs")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _checkpoints_arg(p)
+    add_options(p, CaptionJob)
+    add_options(p, DecodeConfig)
+    add_options(p, ComputeConfig, only=("device", "runtime", "workers", "amp"))
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare-cells", help="train every cell on the same data; write results/cells.md")
+    _dataset_args(p)
+    add_options(p, ComparisonConfig)
+    add_options(p, TrainConfig, skip=("seed",))
+    add_options(p, DecoderConfig, skip=("cell",))
+    add_options(p, EncoderConfig)
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
+PARSERS = (_split_parser, _extract_parser, _train_parser, _export_parser, _evaluate_parser,
+           _caption_parser, _compare_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="captioning", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"captioning {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in PARSERS:
+        add(sub)
+    for p in sub.choices.values():
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bars (and no per-image lines from caption)")
+    return parser

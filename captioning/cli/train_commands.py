@@ -1,0 +1,65 @@
+"""`captioning train`, `captioning export` and `captioning compare-cells`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from ..core.devices import resolve_device
+from ..data.records import select_split
+from ..data.tensors import prepare_splits
+from ..decoder.checkpoint import Checkpoint
+from ..decoder.config import DecoderConfig
+from ..decoder.decode_config import DecodeConfig
+from ..features.config import ComputeConfig, EncoderConfig
+from ..lab.comparison import run_comparison
+from ..lab.config import ComparisonConfig
+from ..training.config import TrainConfig
+from ..training.run import choose_decoding, train_model
+from . import datasets
+from .options import build
+
+
+def train(args: argparse.Namespace) -> int:
+    start = time.time()
+    enc = build(args, EncoderConfig)
+    encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,
+                                             weights=enc.encoder_weights, flip=enc.flip)
+    summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), build(args, TrainConfig),
+                          args.out, resume=args.resume, device=encoder.device, progress=not args.quiet)
+    summary["total_seconds"] = time.time() - start
+    print(json.dumps(summary))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """Choose the default decoding on the val split (beam only if its CIDEr is higher), then save."""
+    device = resolve_device(build(args, ComputeConfig).device)
+    ckpt = Checkpoint.load(args.checkpoint, device)
+    _, feats, kept = datasets.features(args, select_split(datasets.records(args), "val"), ckpt.encoder)
+    candidates = [DecodeConfig(), DecodeConfig("beam", beam_size=args.beam)]
+    best, cider = choose_decoding(ckpt, feats, kept, candidates)
+    print(", ".join(f"val CIDEr {k}: {v:.1f}" for k, v in cider.items()) + f" -> default decoding {best.name}")
+    ckpt.decoding = best.to_dict()
+    ckpt.scores = {**ckpt.scores, "decoding_choice": {"split": "val", "cider": cider}}
+    ckpt.save(args.out, half=args.half)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def compare_cells(args: argparse.Namespace, argv: list[str]) -> int:
+    enc, train_cfg = build(args, EncoderConfig), build(args, TrainConfig)
+    encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,
+                                             weights=enc.encoder_weights, flip=enc.flip)
+    prepared = prepare_splits(kept, feats, train_cfg.min_count, train_cfg.max_words)
+    command = " ".join(["captioning", *argv])
+    run_comparison(prepared, encoder.spec, build(args, DecoderConfig), train_cfg, build(args, ComparisonConfig),
+                   encoder.device, command=command, progress=not args.quiet)
+    return 0
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "compare-cells":
+        return compare_cells(args, argv)
+    return train(args) if args.command == "train" else export(args)

@@ -1,0 +1,22 @@
+"""Which device to run on: 'auto' means CUDA when available, else CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import ConfigError
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """'auto'/None -> CUDA when available, else CPU; otherwise the named device, checked."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError("device", f"unknown device '{device}'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"'{device}': CUDA is not available on this machine")
+    return dev

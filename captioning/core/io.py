@@ -1,0 +1,61 @@
+"""Small file helpers: atomic writes, so an interrupted run never leaves a corrupt file."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _temp_beside(path: Path) -> Path:
+    """Create an empty, unique temp file next to path with the usual permissions.
+
+    os.open with mode 0o666 lets the kernel apply the process umask, as for any new file, so
+    the umask is never read or changed (mkstemp would make the file 0600)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise OSError(f"{path}: cannot create a temporary file beside it")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call write(tmp_path) on a temp file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, **open_kwargs: Any) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, **open_kwargs))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Load JSON or raise ValueError with a one-line message naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what}") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read {what} ({exc.__class__.__name__}: {exc})") from None

@@ -1,0 +1,126 @@
+"""Checkpoints as folders (config.json, vocab.json, model.safetensors), never pickles.
+
+config.json (format_version 2) has one section per concern: model, encoder, vocabulary,
+training, decoding and scores. Folders written before format versions existed (version 1:
+decoder/encoder/training/decoding at the top, scores loose) still load. Weights load on CPU,
+or on the device asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..core.config import ConfigError
+from ..core.io import atomic_write, read_json, write_json
+from ..features.config import EncoderSpec
+from ..text.tokenizer import TOKENIZER_NAME
+from ..text.vocabulary import Vocabulary
+from .config import DecoderConfig
+from .model import CaptionDecoder
+
+FORMAT_VERSION = 2
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "coco-lite0-lstm"
+SECTIONS = ("format_version", "model", "encoder", "vocabulary", "training", "decoding", "scores")
+
+
+@dataclass
+class Checkpoint:
+    """A decoder, its vocabulary, the encoder it expects, and how it was made and scored."""
+
+    decoder: CaptionDecoder
+    vocab: Vocabulary
+    encoder: EncoderSpec
+    training: dict[str, Any] = field(default_factory=dict)  # config, epoch, stage
+    decoding: dict[str, Any] | None = None  # the default DecodeConfig, as a dict
+    scores: dict[str, Any] = field(default_factory=dict)  # val CIDEr, decoding choice, ...
+    folder: Path | None = None  # where it was loaded from
+
+    def config(self) -> dict[str, Any]:
+        """The config.json content."""
+        return {"format_version": FORMAT_VERSION, "model": self.decoder.cfg.to_dict(),
+                "encoder": self.encoder.to_dict(),
+                "vocabulary": {"size": len(self.vocab), "min_count": self.vocab.min_count,
+                               "tokenizer": TOKENIZER_NAME},
+                "training": self.training, "decoding": self.decoding, "scores": self.scores}
+
+    def save(self, folder: str | Path, half: bool = False) -> Path:
+        """Write the folder; files are replaced atomically so a crash never leaves half a checkpoint."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.decoder.state_dict().items()
+                 if not (self.decoder.cfg.tie_weights and k == "out.weight")}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        self.vocab.save(folder / "vocab.json")
+        write_json(folder / "config.json", self.config())
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None, device: str | torch.device = "cpu") -> Checkpoint:
+        """Load a checkpoint folder (the shipped model when None); errors name the bad file."""
+        folder = Path(folder) if folder is not None else PRETRAINED
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: no such checkpoint folder")
+        sections = _sections(read_json(folder / "config.json", "checkpoint config"), folder / "config.json")
+        missing = sorted({"name", "feature_dim", "preprocessing"} - set(sections["encoder"]))
+        if missing:
+            raise ValueError(f"{folder / 'config.json'}: invalid checkpoint config (encoder lacks {missing[0]})")
+        try:
+            cfg = DecoderConfig.from_dict(sections["model"])
+            spec = EncoderSpec.from_dict(sections["encoder"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{folder / 'config.json'}: invalid checkpoint config ({exc})") from None
+        vocab = Vocabulary.load(folder / "vocab.json")
+        if len(vocab) != cfg.vocab_size:
+            raise ValueError(f"{folder}: vocab.json has {len(vocab)} words but the model expects "
+                             f"{cfg.vocab_size} (mismatched checkpoint/vocab)")
+        decoder = _load_weights(folder / "model.safetensors", cfg)
+        return cls(decoder.to(device).eval(), vocab, spec, sections["training"], sections["decoding"],
+                   sections["scores"], folder)
+
+
+def _sections(config: Any, path: Path) -> dict[str, Any]:
+    """config.json as format-2 sections; a version-1 file is mapped, unknown keys are errors."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: invalid checkpoint config (not a JSON object)")
+    version = config.get("format_version", 1)
+    if version == 1:
+        loose = {k: v for k, v in config.items() if k not in ("decoder", "encoder", "training", "decoding")}
+        training = {"config": config.get("training", {}), "epoch": loose.pop("epoch", None)}
+        config = {"model": config.get("decoder"), "encoder": config.get("encoder"), "training": training,
+                  "decoding": config.get("decoding"), "scores": loose}
+    elif version != FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format_version {version} is newer than this release "
+                         f"reads ({FORMAT_VERSION}); upgrade captioning")
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: invalid checkpoint config ({ConfigError(unknown[0], 'unknown section')})")
+    if config.get("model") is None or config.get("encoder") is None:
+        raise ValueError(f"{path}: invalid checkpoint config (needs 'model' and 'encoder' sections)")
+    return {"training": {}, "decoding": None, "scores": {}, **{k: v for k, v in config.items() if v is not None}}
+
+
+def _load_weights(path: Path, cfg: DecoderConfig) -> CaptionDecoder:
+    try:
+        state = load_file(str(path), device="cpu")
+    except (OSError, SafetensorError) as exc:
+        raise ValueError(f"{path}: cannot read weights ({exc})") from None
+    decoder = CaptionDecoder(cfg)
+    ref = decoder.state_dict()
+    state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in state.items()}
+    try:
+        missing, unexpected = decoder.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # same names, other shapes: weights of another config
+        raise ValueError(f"{path}: weights do not match config.json "
+                         f"({str(exc).splitlines()[-1].strip()})") from None
+    missing = [k for k in missing if not (cfg.tie_weights and k == "out.weight")]
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match config.json "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return decoder

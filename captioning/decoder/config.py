@@ -1,0 +1,35 @@
+"""DecoderConfig: everything needed to rebuild a decoder. No torch here (the CLI reads it to build its options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.config import Config, check, option
+
+CELL_NAMES = ("lstm", "peephole", "cifg", "gru", "rnn")  # the chapter's LSTM family, see stack.CELLS
+INJECT = ("init", "pre")
+
+
+@dataclass
+class DecoderConfig(Config):
+    """The decoder's shape; serialized into a checkpoint's config.json ("model" section)."""
+
+    vocab_size: int = option(1, "output vocabulary size (set from the data)", cli=False)
+    feature_dim: int = option(1280, "image feature size (set from the encoder)", cli=False)
+    embed_dim: int = option(512, "word embedding size")
+    hidden_dim: int = option(512, "recurrent state size")
+    num_layers: int = option(1, "stacked recurrent layers", flag="layers")
+    dropout: float = option(0.5, "dropout on embeddings, outputs and between layers")
+    cell: str = option("lstm", "recurrent cell", choices=CELL_NAMES)
+    inject: str = option("init", "init: the image gives (h0, c0); pre: it is the first input",
+                         choices=INJECT)
+    tie_weights: bool = option(False, "share the output matrix with the word embedding")
+    forget_bias: float = option(1.0, "initial bias of the forget gate (the GRU's update gate; "
+                                "CIFG's input gate gets its negative)")
+
+    def __post_init__(self) -> None:
+        check(self.cell in CELL_NAMES, "cell", f"unknown '{self.cell}' (choose from {', '.join(CELL_NAMES)})")
+        check(self.inject in INJECT, "inject", f"unknown '{self.inject}' (choose init or pre)")
+        for name in ("vocab_size", "feature_dim", "embed_dim", "hidden_dim", "num_layers"):
+            check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        check(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")

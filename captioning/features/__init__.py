@@ -1,0 +1,2 @@
+"""Images -> feature vectors: pretrained CNN encoders with the preprocessing they need, batched
+extraction and a feature cache that knows when it is stale."""

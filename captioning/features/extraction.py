@@ -1,0 +1,73 @@
+"""Batched feature extraction: DataLoader workers decode and crop JPEGs, the main process runs the CNN."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ..images.errors import ImageError
+from ..images.loading import load_image
+from .encoder import Encoder
+
+
+class ImageFiles(Dataset):
+    """Paths -> (index, preprocessed tensor, error message or ''); decoding runs in workers.
+    min_side lets JPEGs decode at a reduced scale (see load_image)."""
+
+    def __init__(self, paths: Sequence[str | Path], transform, min_side: int | None = None) -> None:
+        self.paths, self.transform, self.min_side = [Path(p) for p in paths], transform, min_side
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            image = load_image(self.paths[i], min_side=self.min_side)
+            return i, self.transform(image), ""
+        except ImageError as exc:
+            return i, None, str(exc)
+
+
+def _collate(batch):
+    ok = [b for b in batch if b[1] is not None]
+    x = torch.stack([b[1] for b in ok]) if ok else None
+    return [b[0] for b in ok], x, [(b[0], b[2]) for b in batch if b[1] is None]
+
+
+def _worker_init(_: int) -> None:
+    """One thread per worker, at the lowest priority: on a small machine the main process's
+    BLAS threads stall whenever a worker holds one of their cores."""
+    torch.set_num_threads(1)
+    if hasattr(os, "nice"):
+        os.nice(19)
+
+
+def image_batches(paths: Sequence[str | Path], transform, batch_size: int = 64,
+                  num_workers: int | None = None, min_side: int | None = None) -> DataLoader:
+    """A DataLoader of (indices, images [b,3,H,W] or None, [(index, error)]) batches."""
+    if num_workers is None:
+        num_workers = min(2, os.cpu_count() or 1)
+    return DataLoader(ImageFiles(paths, transform, min_side), batch_size=batch_size, num_workers=num_workers,
+                      collate_fn=_collate, worker_init_fn=_worker_init,
+                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
+
+
+def extract_features(encoder: Encoder, paths: Sequence[str | Path], batch_size: int = 64,
+                     num_workers: int | None = None, progress: bool = True) -> tuple[torch.Tensor, dict[int, str]]:
+    """Features [N, F] for every path (zeros where unreadable) and {index: one-line error}."""
+    out = torch.zeros(len(paths), encoder.spec.feature_dim)
+    errors: dict[int, str] = {}
+    loader = image_batches(paths, encoder.pixels, batch_size, num_workers, encoder.spec.preprocessing.resize)
+    with tqdm(total=len(paths), desc="features", unit="img", disable=not progress, file=sys.stderr) as bar:
+        for idx, x, bad in loader:
+            if x is not None:
+                out[idx] = encoder(x).cpu()
+            errors.update(bad)
+            bar.update(len(idx) + len(bad))
+    return out, errors

@@ -1,0 +1,1 @@
+"""Images in: find image files, load them as correctly oriented RGB, turn bad files into ImageError."""

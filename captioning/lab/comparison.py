@@ -1,0 +1,91 @@
+"""The controlled LSTM-family comparison: every cell, same split, features, vocabulary and budget.
+
+`captioning compare-cells` trains each cell with several seeds (finished runs are reused), scores
+the best checkpoint on the test split, measures gradient flow, and writes results/cells.md,
+cells.json, cells.png and gradient_flow.png (see report.py for the text)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from ..core.io import atomic_write_text, read_json, write_json
+from ..data.tensors import SplitTensors
+from ..decoder.checkpoint import Checkpoint
+from ..decoder.config import DecoderConfig
+from ..decoder.model import CaptionDecoder
+from ..features.config import EncoderSpec
+from ..render.layout import save_figure
+from ..text.vocabulary import Vocabulary
+from ..training.config import TrainConfig
+from ..training.evaluation import evaluate_split
+from ..training.loop import fit
+from ..training.state import read_metrics
+from .config import ComparisonConfig
+from .gradients import decoder_gradient_flow
+from .plots import plot_comparison, plot_gradient_flow
+from .report import markdown_table, render_markdown, settings_text, summarize
+
+log = logging.getLogger(__name__)
+
+
+def train_cell(cell: str, seed: int, prepared: tuple, encoder: EncoderSpec, model: DecoderConfig,
+               train: TrainConfig, work: Path, device: torch.device, progress: bool) -> dict:
+    """One cell and seed: train (or reuse the finished run), score its best checkpoint on test."""
+    vocab, split, recs = prepared
+    run_dir = work / f"{cell}-seed{seed}"
+    done = run_dir / "result.json"
+    if done.is_file():
+        return read_json(done)
+    log.info("== %s, seed %d", cell, seed)
+    start = time.time()
+    summary = fit(split["train"], split["val"], vocab, model.replace(cell=cell), train.replace(seed=seed),
+                  encoder, run_dir, device=device, progress=progress)
+    best = Checkpoint.load(run_dir / "best", device)
+    test = evaluate_split(best.decoder, split["test"].features, recs["test"], vocab)["scores"]
+    result = {"cell": cell, "seed": seed, **summary, "wall_seconds": time.time() - start, "test": test,
+              "val_curve": [r["val_cider"] for r in read_metrics(run_dir)]}
+    write_json(done, result)
+    return result
+
+
+def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], encoder: EncoderSpec,
+                   model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig,
+                   device: torch.device | str = "cpu", command: str = "", progress: bool = False) -> dict:
+    """Train cells x seeds on prepared splits (vocab, tensors, records), then write cmp.out."""
+    out, work = Path(cmp.out), Path(cmp.work)
+    model = model.replace(vocab_size=len(prepared[0]), feature_dim=encoder.feature_dim)
+    runs = [train_cell(cell, seed, prepared, encoder, model, train, work, torch.device(device), progress)
+            for cell in cmp.cells for seed in range(cmp.seeds)]
+    table = summarize(runs)
+    split = prepared[1]
+    flow = measure_flow(list(cmp.cells), split["test"], model, work)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "cells.json", {"runs": runs, "summary": table, "gradient_flow": flow})
+    save_figure(plot_comparison(runs, table), out / "cells.png")
+    save_figure(plot_gradient_flow(flow, title="‖∂h_t/∂h_0‖ on real captions"), out / "gradient_flow.png")
+    minutes = sum(r.get("wall_seconds", r["train_seconds"]) for r in runs) / 60
+    text = render_markdown(table, flow, settings_text(encoder, model, train, cmp), command, minutes, train.epochs)
+    atomic_write_text(out / "cells.md", text)
+    log.info("%s", markdown_table(table))
+    return table
+
+
+def measure_flow(cells: list[str], test: SplitTensors, model: DecoderConfig, work: Path,
+                 n: int = 64, length: int = 16) -> dict[str, list[float]]:
+    """Gradient flow of freshly initialized decoders (and trained seed-0 ones) on test captions."""
+    long = (test.tokens != 0).sum(1) >= length
+    tokens = test.tokens[long][:n, :length]
+    feats = test.features[test.owner[long][:n]]
+    flow = {}
+    for cell in cells:
+        torch.manual_seed(0)
+        fresh = CaptionDecoder(model.replace(cell=cell))
+        flow[cell] = decoder_gradient_flow(fresh, feats, tokens).tolist()
+        trained = work / f"{cell}-seed0" / "best"
+        if trained.is_dir():
+            flow[f"{cell} (trained)"] = decoder_gradient_flow(Checkpoint.load(trained).decoder, feats, tokens).tolist()
+    return flow

@@ -1,0 +1,1 @@
+"""Text: the caption tokenizer (nltk, no data downloads) and the word <-> id vocabulary."""

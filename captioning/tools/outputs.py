@@ -1,0 +1,187 @@
+"""Caption files (.jsonl, .json, .csv) written so that a killed run loses nothing and a rerun resumes.
+
+JSONL is the log itself: one flushed line per image, a torn last line is cut off on resume.
+JSON and CSV cannot be appended to, so records go to a JSONL sidecar `.NAME.partial.jsonl`
+beside the output while running; `finish()` merges it with any earlier output, sorts, and
+replaces the output atomically. The output is thus always absent or complete, never half-written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from ..core.config import ConfigError
+from ..core.io import atomic_write
+from .job import FORMATS
+
+try:
+    import fcntl
+except ImportError:  # Windows: no locking
+    fcntl = None
+
+_ENC = {"encoding": "utf-8", "errors": "surrogateescape"}  # undecodable file names round-trip
+
+
+def output_format(path: str | Path, fmt: str | None = None) -> str:
+    """fmt when given, else the output's suffix; an unknown one is a ValueError."""
+    fmt = fmt or Path(path).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ConfigError("output", f"{path}: unknown format '{fmt or Path(path).name}' "
+                                    "(use a .jsonl, .json or .csv name, or give the format)")
+    return fmt
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """Where a JSON/CSV output keeps its records while a run is in progress."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial.jsonl")
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict]:
+    """Records of a JSONL file, ignoring a torn last line (no newline: the writer was killed)."""
+    with open(path, **_ENC) as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                return
+            if line.strip():
+                yield _record(line, path, number)
+
+
+def _record(line: str, path: str | Path, number: int) -> dict:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    return _check(record, path, number)
+
+
+def _check(record: object, path: str | Path, number: int) -> dict:
+    if not isinstance(record, dict) or not isinstance(record.get("image"), str):
+        raise ValueError(f"{path}:{number}: not a captions record; move the file away or "
+                         "choose another output file")
+    return record
+
+
+def repair_jsonl(path: str | Path) -> None:
+    """Cut a torn last line off a JSONL file so appending continues on a fresh line."""
+    with open(path, "rb+") as f:
+        end = f.seek(0, os.SEEK_END)
+        if not end:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        keep, pos = 0, end
+        while pos > 0 and not keep:  # scan backwards for the last newline
+            step = min(pos, 1 << 16)
+            pos -= step
+            f.seek(pos)
+            last = f.read(step).rfind(b"\n")
+            keep = pos + last + 1 if last >= 0 else 0
+        f.truncate(keep)
+
+
+def read_records(path: str | Path, fmt: str) -> list[dict]:
+    """All records of a finished caption file (as written by finish())."""
+    if fmt == "jsonl":
+        return list(iter_jsonl(path))
+    text = Path(path).read_text(**_ENC)
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: not a captions JSON list; move it away or choose another output file")
+        return [_check(r, path, i) for i, r in enumerate(data, 1)]
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    for i, row in enumerate(rows, 2):
+        if not isinstance(row.get("image"), str) or "caption" not in row:
+            raise ValueError(f"{path}:{i}: not a captions CSV (needs image and caption columns)")
+        if row.get("logprob") not in (None, ""):
+            row["logprob"] = float(row["logprob"])
+        if row.get("alternatives"):
+            row["alternatives"] = [{"caption": c} for c in row["alternatives"].split(" | ")]
+        else:
+            row.pop("alternatives", None)
+    return rows
+
+
+def _csv_text(records: list[dict]) -> str:
+    """image, caption, logprob (+ alternatives joined by ' | ' when any record has them)."""
+    columns = ["image", "caption", "logprob"]
+    columns += ["alternatives"] * any("alternatives" in r for r in records)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        alts = " | ".join(a["caption"] for a in r.get("alternatives", []))
+        writer.writerow({**r, "alternatives": alts})
+    return buf.getvalue()
+
+
+class CaptionWriter:
+    """Appends caption records crash-safely and knows which images an earlier run already did.
+
+    Use `done = w.open()`, then `w.write(*records)` per batch and `w.finish(order)` at the end;
+    `close()` without finish() keeps the sidecar for the next run to resume from."""
+
+    def __init__(self, path: str | Path, fmt: str | None = None) -> None:
+        self.path = Path(path)
+        self.fmt = output_format(self.path, fmt)
+        self.log = self.path if self.fmt == "jsonl" else sidecar_path(self.path)
+        self._fh = None
+
+    def open(self) -> set[str]:
+        """Repair and read what is already there; return the images it holds; lock the log."""
+        if self.path.is_dir():
+            raise ConfigError("output", f"{self.path} is a folder")
+        done: set[str] = set()
+        if self.fmt != "jsonl" and self.path.exists():
+            done.update(r["image"] for r in read_records(self.path, self.fmt))
+        if self.log.exists():
+            done.update(r["image"] for r in iter_jsonl(self.log))  # validates before cutting
+            repair_jsonl(self.log)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.log, "a", **_ENC)  # noqa: SIM115 (held until finish/close)
+        if fcntl is not None:  # POSIX record locks are not inherited by DataLoader workers
+            try:
+                fcntl.lockf(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self.close()
+                raise ConfigError("output", f"{self.path}: another run is writing it") from None
+        return done
+
+    def write(self, *records: Mapping) -> None:
+        """Append records, one line each, in a single flushed write (a batch lands whole)."""
+        self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def finish(self, order: Mapping[str, int] | None = None) -> None:
+        """JSON/CSV: merge earlier output and sidecar, sort by `order`, replace atomically."""
+        self.close()
+        if self.fmt == "jsonl":
+            return
+        records: dict[str, dict] = {}
+        if self.path.exists():
+            for r in read_records(self.path, self.fmt):
+                records.setdefault(r["image"], r)
+        if self.log.exists():
+            for r in iter_jsonl(self.log):
+                records.setdefault(r["image"], r)
+        rows = list(records.values())
+        if order is not None:  # images from other runs' inputs go last, in their old order
+            rows.sort(key=lambda r: order.get(r["image"], len(order)))
+        text = (json.dumps(rows, indent=2, ensure_ascii=False) + "\n" if self.fmt == "json"
+                else _csv_text(rows))
+        atomic_write(self.path, lambda tmp: tmp.write_text(text, newline="", **_ENC))
+        self.log.unlink(missing_ok=True)

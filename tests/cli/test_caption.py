@@ -1,0 +1,251 @@
+"""`captioning caption`: bad files never crash a run, outputs have the right records, runs resume,
+a killed run restarts to the same file, overlays and grids are written, exit codes are right.
+
+In-process runs reuse one Captioner (building EfficientNet-Lite0 takes seconds); the console
+script itself runs in subprocesses for the kill/restart test. Batch sizes stay at 1 and 2 so
+the CNN only warms up for two batch shapes, and runs whose files are compared byte for byte use
+the same batches (features of one image can differ by 1e-6 between batch shapes)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioning.cli.main import main
+from captioning.tools.captioner import Captioner
+from captioning.tools.outputs import sidecar_path
+from tests.badfiles import make_corpus
+
+SCRIPT = Path(sys.executable).with_name("captioning")
+KILL_IMAGES = 40  # the kill test's folder: ~2/3 of this file's run time scales with it
+
+
+@pytest.fixture(scope="module")
+def captioner(tiny_checkpoint: Path) -> Captioner:
+    return Captioner.from_pretrained(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reuse_captioner(captioner: Captioner) -> Iterator[None]:
+    """In-process runs get the already-built captioner instead of loading it again."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Captioner, "from_pretrained", classmethod(lambda cls, *a, **k: captioner))
+        yield
+
+
+def _picture(seed: int, size: tuple[int, int] = (32, 24)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, 3)
+    arr = np.clip(base + rng.integers(-60, 60, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five good images in nested folders; a.jpg and a.png would share an overlay name."""
+    root = tmp_path_factory.mktemp("photos")
+    for i, name in enumerate(["a.jpg", "a.png", "sub/c.jpg", "sub/d.jpeg", "sub/deep/e.bmp"]):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        _picture(i).save(root / name)
+    return root
+
+
+def run(*args: str | Path, batch: int = 2) -> tuple[int, str, str]:
+    """main(["caption", ...]) with the shared captioner; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["caption", *map(str, args), "--checkpoint", "unused", "--device", "cpu",
+                   "--batch-size", str(batch)])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def reference(reuse_captioner: None, photos: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Uninterrupted runs over photos/ in every format (batch size 1), with their stderr."""
+    folder = tmp_path_factory.mktemp("reference")
+    files = {fmt: folder / f"captions.{fmt}" for fmt in ("jsonl", "json", "csv")}
+    for path in files.values():
+        rc, out, err = run(photos, "-o", path, "-q", batch=1)
+        assert (rc, out) == (0, "") and "captioned 5 images, skipped 0, resumed 0" in err
+        assert not sidecar_path(path).exists()
+    return files
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_bad_corpus_is_captioned_and_reported_without_crashing(tmp_path: Path, captioner) -> None:
+    good, bad = make_corpus(tmp_path / "corpus")
+    output = tmp_path / "captions.jsonl"
+    rc, out, err = run(tmp_path / "corpus", "--output", output, "--workers", "2")
+    assert rc == 1
+    records = _jsonl(output)
+    assert sorted(r["image"] for r in records) == sorted(map(str, good))
+    assert all(set(r) == {"image", "caption", "logprob"} and r["caption"] for r in records)
+    assert sorted(out.splitlines()) == sorted(f"{r['image']}\t{r['caption']}" for r in records)
+    skipped = [line for line in err.splitlines() if line.startswith("skipped ")]
+    reported = [p for p in bad if p.name != "folder.jpg"]  # discovery walks folder.jpg as a folder
+    for path in reported:
+        assert any(line.startswith(f"skipped {path}: ") for line in skipped), path
+    assert len(skipped) == len(reported)
+    assert f"captioned {len(good)} images, skipped {len(reported)}, resumed 0" in err
+    first = records[0]  # the file's caption is the one the Python API gives that image
+    assert first["caption"] == captioner(first["image"])["caption"]
+
+
+def test_outputs_in_every_format_agree(reference: dict[str, Path], photos: Path) -> None:
+    results = {"jsonl": _jsonl(reference["jsonl"]), "json": json.loads(reference["json"].read_text())}
+    with open(reference["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["image", "caption", "logprob"]
+    results["csv"] = [{**r, "logprob": float(r["logprob"])} for r in rows]
+    images = sorted(str(p) for p in photos.rglob("*.*"))
+    assert [r["image"] for r in results["json"]] == images  # JSON/CSV: discovery order
+    for fmt, records in results.items():
+        assert sorted(records, key=lambda r: r["image"]) == results["json"], fmt
+
+
+def test_n_best_alternatives_in_json_and_csv(tmp_path: Path, photos: Path) -> None:
+    two = [photos / "a.jpg", photos / "sub/c.jpg"]
+    for fmt in ("json", "csv"):
+        rc, _, _ = run(*two, "-o", tmp_path / f"n.{fmt}", "--beam", "3", "--n-best", "2", "-q")
+        assert rc == 0
+    records = json.loads((tmp_path / "n.json").read_text())
+    assert len(records) == 2
+    for r in records:
+        logprobs = [a["logprob"] for a in r["alternatives"]]
+        assert 1 <= len(logprobs) <= 2 and logprobs == sorted(logprobs, reverse=True)
+        assert r["alternatives"][0]["caption"] == r["caption"]
+    with open(tmp_path / "n.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["alternatives"] for row in rows] == [
+        " | ".join(a["caption"] for a in r["alternatives"]) for r in records]
+
+
+def test_usage_errors_exit_2(tmp_path: Path, photos: Path) -> None:
+    rc, _, err = run(tmp_path / "missing")
+    assert rc == 2 and "no such file or folder" in err and "captioning: error:" in err
+    rc, _, err = run(photos, "-o", tmp_path / "captions.txt")
+    assert rc == 2 and "unknown format" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_stdout_without_output_and_missing_path_counted_as_skipped(tmp_path: Path, photos: Path) -> None:
+    rc, out, err = run(photos / "a.jpg", tmp_path / "missing.jpg")
+    assert rc == 1
+    assert out.startswith(f"{photos / 'a.jpg'}\t") and len(out.splitlines()) == 1
+    assert f"skipped no such file or folder: {tmp_path / 'missing.jpg'}" in err
+    assert "captioned 1 images, skipped 1\n" in err
+
+
+def test_limited_run_resumes_to_the_uninterrupted_result(tmp_path: Path, photos: Path,
+                                                        reference: dict[str, Path]) -> None:
+    for fmt in ("json", "jsonl"):
+        part = tmp_path / f"part.{fmt}"
+        rc, out, err = run(photos, "-o", part, "--limit", "3", batch=1)
+        assert rc == 0 and len(out.splitlines()) == 3 and "captioned 3 images" in err
+        if fmt == "jsonl":  # as if killed halfway through writing a line
+            with open(part, "a") as f:
+                f.write('{"image": "/half/writ')
+        else:
+            assert len(json.loads(part.read_text())) == 3
+        rc, out, err = run(photos, "-o", part, batch=1)
+        assert rc == 0 and len(out.splitlines()) == 2
+        assert f"captioned 2 images, skipped 0, resumed 3 (already in {part})" in err
+    assert (tmp_path / "part.json").read_bytes() == reference["json"].read_bytes()
+    lines = (tmp_path / "part.jsonl").read_text().splitlines()  # completion order: same set
+    assert sorted(lines) == sorted(reference["jsonl"].read_text().splitlines())
+
+
+def test_overlays_and_grid(tmp_path: Path, photos: Path) -> None:
+    inbox = tmp_path / "in"  # figures go inside an input folder: later runs must not caption them
+    inbox.mkdir()
+    (inbox / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    overlays, grid = inbox / "overlays", inbox / "grid.png"
+    rc, _, err = run(photos, inbox, "--overlay", overlays, "--grid", grid, "-q")
+    assert rc == 1 and "broken.jpg" in err
+    # names are relative to the common folder of photos/ and in/, so they keep the photos/ level
+    names = sorted(p.relative_to(overlays).as_posix() for p in overlays.rglob("*.png"))
+    assert names == sorted(f"{photos.name}/{n}" for n in
+                           ["a.jpg.png", "a.png.png", "sub/c.png", "sub/d.png", "sub/deep/e.png"])
+    for path in [*overlays.rglob("*.png"), grid]:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 50
+    rc, _, err = run(inbox, "--overlay", overlays, "--grid", grid, "-q")
+    assert rc == 1 and "captioned 0 images, skipped 1\n" in err
+
+
+def _kill_after_first_batch(process: subprocess.Popen, sidecar: Path) -> None:
+    """SIGKILL the process as soon as the sidecar holds two complete records."""
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if sidecar.exists() and sidecar.read_bytes().count(b"\n") >= 2:
+            process.kill()
+            return
+        time.sleep(0.01)
+
+
+def test_killed_run_restarts_to_the_same_file(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    folder = tmp_path / "many"
+    for i in range(KILL_IMAGES):
+        (folder / f"set{i % 3}").mkdir(parents=True, exist_ok=True)
+        _picture(100 + i, (24, 16)).save(folder / f"set{i % 3}" / f"img{i:02d}.jpg")
+    output = tmp_path / "out" / "captions.json"
+    command = [str(SCRIPT), "caption", str(folder), "-o", str(output), "--batch-size", "2",
+               "--device", "cpu", "--checkpoint", str(tiny_checkpoint), "-q"]
+    killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killer = threading.Thread(target=_kill_after_first_batch, args=(killed, sidecar_path(output)))
+    killer.start()  # while the script starts up, make the uninterrupted reference in-process
+    rc, _, _ = run(folder, "-o", tmp_path / "whole.json", "-q")
+    assert rc == 0
+    killer.join()
+    stderr = killed.communicate()[1].decode()
+    assert killed.returncode == -9, f"not killed mid-run (exit {killed.returncode}): {stderr}"
+    assert not output.exists()  # no half-written JSON: only the sidecar
+    done = len(sidecar_path(output).read_text().splitlines())
+    assert 2 <= done < KILL_IMAGES
+
+    # restart through the console script; a missing path makes the exit code 1
+    restart = subprocess.run([*command[:3], str(folder / "gone.jpg"), *command[3:]],
+                             capture_output=True, text=True, timeout=300)
+    assert restart.returncode == 1, restart.stderr
+    assert f"skipped no such file or folder: {folder / 'gone.jpg'}" in restart.stderr
+    assert f"captioned {KILL_IMAGES - done} images, skipped 1, resumed {done}" in restart.stderr
+    assert output.read_bytes() == (tmp_path / "whole.json").read_bytes()
+    assert not sidecar_path(output).exists()
+
+
+def _peak_rss_mb(images: list[Path], tmp_path: Path) -> float:
+    """Peak RSS of `captioning caption` (shipped model, beam 3) over these images, in a child."""
+    out = tmp_path / f"rss-{len(images)}.jsonl"
+    code = ("import resource, sys; from captioning.cli.main import main; rc = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    run = subprocess.run([sys.executable, "-c", code, "caption", *map(str, images), "--beam", "3",
+                          "--batch-size", "32", "--output", str(out), "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(out.read_text().splitlines()) == len(images)
+    return int(run.stdout.split()[-1]) / 1024
+
+
+@pytest.mark.integration
+def test_memory_stays_flat_as_images_grow(core_shared_coco, tmp_path):
+    """Nothing per image is kept beyond its output line: 1,000 images peak within 100 MB of 64.
+    (Keeping each image's uint8 crop alone would add 150 MB.)"""
+    images = sorted((core_shared_coco / "images").glob("*.jpg"))[:1000]
+    small, big = _peak_rss_mb(images[:64], tmp_path), _peak_rss_mb(images, tmp_path)
+    assert big - small < 100, f"peak RSS {small:.0f} MB for 64 images, {big:.0f} MB for 1000"

@@ -1,0 +1,190 @@
+"""Teacher-forced training: the loss falls, runs resume exactly, run folders hold no pickles."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from captioning.core.config import ConfigError
+from captioning.data.records import ImageRecord
+from captioning.data.tensors import prepare_splits
+from captioning.decoder.checkpoint import Checkpoint
+from captioning.decoder.config import DecoderConfig
+from captioning.decoder.model import CaptionDecoder
+from captioning.features.config import EncoderSpec
+from captioning.training.config import TrainConfig
+from captioning.training.loop import fit
+from captioning.training.loop import lr_schedule as _schedule
+from captioning.training.losses import caption_loss
+from captioning.training.state import read_metrics
+
+pytestmark = pytest.mark.usefixtures("core_one_thread")
+
+F = 16
+COLORS, ANIMALS = ["red", "blue", "green", "black"], ["dog", "cat", "bird"]
+
+
+def toy_data(n_train=24, n_val=6, seed=0):
+    """Images whose features encode a colour and an animal; captions name them."""
+    g = torch.Generator().manual_seed(seed)
+    records, rows = [], []
+    for i in range(n_train + n_val):
+        c, a = i % len(COLORS), (i // len(COLORS)) % len(ANIMALS)
+        f = 0.1 * torch.randn(F, generator=g)
+        f[c] += 2.0
+        f[8 + a] += 2.0
+        rows.append(f)
+        caps = [f"a {COLORS[c]} {ANIMALS[a]}", f"the {COLORS[c]} {ANIMALS[a]} sits here"]
+        records.append(ImageRecord(Path(f"/toy/{i}.jpg"), "train" if i < n_train else "val", caps, i))
+    return prepare_splits(records, torch.stack(rows), min_count=1, max_words=20)
+
+
+def run(out, epochs, resume=False, **kw):
+    vocab, split, _ = toy_data()
+    model_cfg = DecoderConfig(vocab_size=len(vocab), feature_dim=F, embed_dim=8, hidden_dim=16, dropout=0.2)
+    cfg = TrainConfig(**{"epochs": epochs, "batch_size": 8, "lr": 1e-2, "patience": 50, "min_count": 1, **kw})
+    spec = EncoderSpec(feature_dim=F)
+    return fit(split["train"], split["val"], vocab, model_cfg, cfg, spec, out, resume=resume,
+               progress=False)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy") / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before core_one_thread
+    try:
+        return out, run(out, epochs=3)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_caption_loss_ignores_padding():
+    torch.manual_seed(0)
+    dec = CaptionDecoder(DecoderConfig(vocab_size=10, feature_dim=4, embed_dim=4, hidden_dim=6, dropout=0.0))
+    feats = torch.randn(2, 4)
+    tokens = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0]])
+    padded = torch.cat([tokens, torch.zeros(2, 3, dtype=torch.long)], 1)
+    assert torch.allclose(caption_loss(dec, feats, tokens), caption_loss(dec, feats, padded))
+    logits = dec(feats, tokens[:, :-1])  # [2, 3, V]; targets 4 5 2 / 6 2 <pad>
+    kept = torch.stack([logits[0, 0], logits[0, 1], logits[0, 2], logits[1, 0], logits[1, 1]])
+    by_hand = torch.nn.functional.cross_entropy(kept, torch.tensor([4, 5, 2, 6, 2]))
+    assert torch.allclose(caption_loss(dec, feats, tokens), by_hand)
+
+
+def test_a_few_steps_on_random_features_lower_the_loss():
+    torch.manual_seed(0)
+    dec = CaptionDecoder(DecoderConfig(vocab_size=12, feature_dim=8, embed_dim=8, hidden_dim=16, dropout=0.0))
+    feats = torch.randn(16, 8)
+    tokens = torch.cat([torch.ones(16, 1, dtype=torch.long), torch.randint(4, 12, (16, 6)),
+                        torch.full((16, 1), 2)], 1)
+    opt = torch.optim.Adam(dec.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = caption_loss(dec, feats, tokens)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] == min(losses)
+
+
+def test_fit_lowers_the_train_loss_and_writes_metrics(toy_run):
+    out, summary = toy_run
+    metrics = read_metrics(out)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    assert metrics[-1]["val_loss"] < metrics[0]["val_loss"]
+    for m in metrics:
+        assert {"train_loss", "val_loss", "val_cider", "val_distinct", "grad_norm", "lr", "seconds"} <= set(m)
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert summary["epochs_run"] == 3
+    assert summary["best_val_cider"] == max(m["val_cider"] for m in metrics)
+    assert summary["best_epoch"] == 1 + max(range(3), key=lambda i: (metrics[i]["val_cider"], -i))
+
+
+def test_run_folders_hold_checkpoints_and_no_pickles(toy_run):
+    out, summary = toy_run
+    for name in ("best", "latest"):
+        files = {p.name for p in (out / name).iterdir()}
+        assert {"config.json", "vocab.json", "model.safetensors"} <= files
+    assert {p.name for p in (out / "latest").iterdir()} == {
+        "config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "trainer.json"}
+    assert not [p for p in out.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".bin")]
+    for p in out.rglob("*.safetensors"):
+        load_file(str(p))  # real safetensors files
+    best = Checkpoint.load(out / "best")
+    assert best.training["epoch"] == summary["best_epoch"] and best.training["stage"] == "cross-entropy"
+    assert best.training["config"]["epochs"] == 3 and best.decoding["strategy"] == "greedy"
+    assert best.scores["val_cider"] == summary["best_val_cider"]
+    assert Checkpoint.load(out / "latest").training["epoch"] == 3
+    trainer = json.loads((out / "latest" / "trainer.json").read_text())
+    assert trainer["epoch"] == 3 and trainer["best_epoch"] == summary["best_epoch"]
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(straight, epochs=2)
+    first = run(resumed, epochs=1)
+    assert first["epochs_run"] == 1 and len(read_metrics(resumed)) == 1
+    run(resumed, epochs=2, resume=True)
+    for folder in ("latest", "best"):
+        a = load_file(str(straight / folder / "model.safetensors"))
+        b = load_file(str(resumed / folder / "model.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), folder
+    a = load_file(str(straight / "latest" / "optimizer.safetensors"))
+    b = load_file(str(resumed / "latest" / "optimizer.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma, mb = read_metrics(straight), read_metrics(resumed)
+    assert [m["epoch"] for m in mb] == [1, 2]
+    strip = [{k: v for k, v in m.items() if k != "seconds"} for m in ma]
+    assert strip == [{k: v for k, v in m.items() if k != "seconds"} for m in mb]
+
+
+def test_resume_of_a_finished_run_trains_nothing_more(tmp_path):
+    run(tmp_path, epochs=1)
+    before = load_file(str(tmp_path / "latest" / "model.safetensors"))
+    summary = run(tmp_path, epochs=1, resume=True)
+    assert summary["epochs_run"] == 1 and len(read_metrics(tmp_path)) == 1
+    after = load_file(str(tmp_path / "latest" / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_fresh_run_replaces_old_metrics(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 7}\n' * 5)
+    run(tmp_path, epochs=1)
+    assert [m["epoch"] for m in read_metrics(tmp_path)] == [1]
+
+
+def test_schedule_warms_up_then_decays_to_min_ratio():
+    cfg = TrainConfig(epochs=10, warmup_epochs=2, min_lr_ratio=0.1)
+    f = _schedule(cfg, steps_per_epoch=5)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0)
+    assert f(49) == pytest.approx(0.1, abs=0.01)
+    values = [f(s) for s in range(10, 50)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_train_config_round_trips_and_rejects_unknown_keys():
+    cfg = TrainConfig(epochs=3, lr=0.1, seed=4)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="future_option: unknown TrainConfig field") as err:
+        TrainConfig.from_dict({**cfg.to_dict(), "future_option": 1})
+    assert err.value.field == "future_option"
+
+
+@pytest.mark.integration
+def test_training_on_shared_coco_lowers_the_loss(core_coco_run):
+    metrics = read_metrics(core_coco_run.out)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    losses = [m["train_loss"] for m in metrics]
+    assert losses[-1] < losses[0] - 0.5
+    assert metrics[-1]["val_loss"] < metrics[0]["val_loss"]
+    assert core_coco_run.summary["best_val_cider"] > 0
+    best = Checkpoint.load(core_coco_run.out / "best")
+    assert best.encoder.name == "efficientnet_lite0" and best.decoder.cfg.feature_dim == 1280
+    assert len(best.vocab) == len(core_coco_run.vocab)
