@@ -1,6 +1,6 @@
 """Show-and-Tell image captioning: a pretrained CNN vector initializes an LSTM-family decoder.
 
-The public API is exported lazily, so `import captioning` (and the CLI's --help) stays fast:
+The public API is exported lazily, so `import captioning` (and the CLI's help) stays fast:
 
     from captioning import Captioner
     Captioner.from_pretrained()("data/samples/000000574520.jpg")

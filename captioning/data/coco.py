@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import io
+from collections.abc import Iterator
 from pathlib import Path
 
-from pycocotools.coco import COCO
+from pycocotools import coco as pycoco
 
 from .records import ImageRecord
+
+
+@contextlib.contextmanager
+def _silent_pycocotools() -> Iterator[None]:
+    """pycocotools prints progress; shadow `print` in its module only, instead of swapping the
+    process's sys.stdout (which would swallow other threads' output too)."""
+    pycoco.print = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        del pycoco.print
 
 
 def load_coco(annotations: str | Path, images: str | Path) -> list[ImageRecord]:
@@ -19,8 +30,8 @@ def load_coco(annotations: str | Path, images: str | Path) -> list[ImageRecord]:
     if not images.is_dir():
         raise ValueError(f"{images}: no such image folder")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            coco = COCO(str(annotations))
+        with _silent_pycocotools():
+            coco = pycoco.COCO(str(annotations))
     except Exception as exc:  # pycocotools raises bare AssertionError/KeyError on bad files
         raise ValueError(f"{annotations}: not a COCO annotation file ({exc!r})") from None
     records = []

@@ -1,6 +1,7 @@
 """Checkpoint folders: save -> load gives the same model; bad folders give errors naming the file."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -154,3 +155,21 @@ def test_saving_again_replaces_the_files(tmp_path):
     second.save(folder)
     assert torch.equal(outputs(Checkpoint.load(folder).decoder), outputs(second.decoder))
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
+
+
+def test_format_1_folders_still_load(tmp_path):
+    """config.json as the first release wrote it (the old shipped model's, kept as a fixture):
+    decoder/encoder/training/decoding at the top, scores loose."""
+    old = json.loads((Path(__file__).parents[1] / "fixtures" / "checkpoint_config_v1.json").read_text())
+    cfg = DecoderConfig.from_dict({**old["decoder"], "vocab_size": len(WORDS) + 4, "embed_dim": 8,
+                                   "hidden_dim": 10})
+    folder = Checkpoint(CaptionDecoder(cfg).eval(), Vocabulary(WORDS), EncoderSpec()).save(tmp_path / "c")
+    (folder / "config.json").write_text(json.dumps({**old, "decoder": cfg.to_dict()}))
+    ckpt = Checkpoint.load(folder)
+    assert ckpt.decoder.cfg == cfg and ckpt.encoder == EncoderSpec.from_dict(old["encoder"])
+    assert ckpt.decoding == old["decoding"] and ckpt.training["config"] == old["training"]
+    assert ckpt.training["epoch"] == 10 and ckpt.scores["val_cider"] == old["val_cider"]
+    assert ckpt.scores["decoding_choice"]["split"] == "val"
+    again = Checkpoint.load(ckpt.save(tmp_path / "v2"))
+    assert json.loads((tmp_path / "v2" / "config.json").read_text())["format_version"] == 2
+    assert (again.training, again.decoding, again.scores) == (ckpt.training, ckpt.decoding, ckpt.scores)
