@@ -17,7 +17,7 @@ SOME_SKIPPED = 1
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     compute = build(args, ComputeConfig)
     job = build(args, CaptionJob)
-    captioner = Captioner.from_pretrained(args.checkpoint, device=compute.device)
+    captioner = Captioner.from_pretrained(args.checkpoint, compute.device, compute.runtime, compute.amp)
     cfg = captioner.decode_config(**given(args, DecodeConfig))
     summary = caption_paths(captioner, args.paths, job, decode=cfg, num_workers=compute.workers,
                             progress=not args.quiet, echo=not args.quiet)

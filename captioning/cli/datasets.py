@@ -13,7 +13,7 @@ from ..data.records import ImageRecord
 from ..data.split import SplitConfig
 from ..features.cache import record_features
 from ..features.config import ComputeConfig, EncoderSpec
-from ..features.encoder import build_encoder, encoder_for
+from ..features.loading import encoder_for, load_encoder
 from .options import build
 
 SHARED_ENV = "CAPTIONING_SHARED_COCO"
@@ -45,7 +45,10 @@ def features(args: argparse.Namespace, recs: list[ImageRecord], spec: EncoderSpe
     named; unreadable images are reported and dropped."""
     compute = build(args, ComputeConfig)
     device = resolve_device(compute.device)
-    encoder = encoder_for(spec, device) if spec is not None else build_encoder(name, weights, device, flip)
+    if spec is not None:
+        encoder = encoder_for(spec, device, compute.runtime, compute.amp)
+    else:
+        encoder = load_encoder(name, weights, device, flip, compute.runtime, compute.amp)
     feats, kept, errors = record_features(recs, encoder, compute.cache, progress=not args.quiet,
                                           num_workers=compute.workers)
     for e in errors:

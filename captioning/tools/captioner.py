@@ -19,7 +19,7 @@ from ..decoder.decode_config import DecodeConfig, resolve_decoding
 from ..decoder.ensemble import Ensemble, load_decoders
 from ..decoder.model import CaptionDecoder
 from ..decoder.search import Hypothesis, decode
-from ..features.encoder import Encoder, encoder_for
+from ..features.loading import AnyEncoder, encoder_for
 from ..images.loading import as_rgb
 from ..text.vocabulary import Vocabulary
 
@@ -36,7 +36,7 @@ def _as_list(images: Any) -> tuple[list, bool]:
 class Captioner:
     """Image(s) -> caption(s): a frozen CNN encoder, a caption decoder (or ensemble) and its vocabulary."""
 
-    def __init__(self, encoder: Encoder, decoder: CaptionDecoder | Ensemble, vocab: Vocabulary,
+    def __init__(self, encoder: AnyEncoder, decoder: CaptionDecoder | Ensemble, vocab: Vocabulary,
                  default_decoding: DecodeConfig | dict | None = None) -> None:
         if decoder.cfg.feature_dim != encoder.spec.feature_dim:
             raise ValueError(f"decoder expects {decoder.cfg.feature_dim}-d features but encoder "
@@ -47,14 +47,17 @@ class Captioner:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | Sequence[str | Path] | None = None,
-                        device: str | torch.device | None = "auto") -> Captioner:
+                        device: str | torch.device | None = "auto", runtime: str = "auto",
+                        amp: bool = False) -> Captioner:
         """Load a checkpoint folder (None: the shipped model), or several as an ensemble, and
-        build the encoder they name."""
+        build the encoder they name: ONNX Runtime on CPU when installed (runtime="auto"), torch
+        otherwise; amp=True uses mixed precision on CUDA."""
         paths = list(path) if isinstance(path, list | tuple) else [path]
         dev = resolve_device(device)
         decoder, first = load_decoders(paths, dev)
         where = str((first.folder or Path(".")) / "config.json")
-        return cls(encoder_for(first.encoder, dev, where), decoder, first.vocab, first.decoding)
+        encoder = encoder_for(first.encoder, dev, runtime, amp, where)
+        return cls(encoder, decoder, first.vocab, first.decoding)
 
     def __repr__(self) -> str:
         cfg = self.decoder.cfg

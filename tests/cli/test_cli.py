@@ -200,7 +200,7 @@ def test_train_writes_a_run_folder(cli_run):
     summary = json.loads(cli_run["out"].strip().splitlines()[-1])
     assert summary["epochs_run"] == 1 and summary["best_epoch"] == 1
     assert re.search(r"on 60 images / 3\d\d captions", cli_run["err"])  # 5-6 captions each
-    assert not (cli_run["root"] / "default-cache").exists()  # --cache was used, the default untouched
+    assert not (cli_run["root"] / "default-cache" / "features").exists()  # --cache was used, not the default
     config = json.loads((run / "best" / "config.json").read_text())
     assert config["format_version"] == 2
     assert config["model"]["embed_dim"] == 16 and config["model"]["hidden_dim"] == 16

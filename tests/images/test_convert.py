@@ -48,7 +48,7 @@ def test_bad_pixels_are_one_line_errors(image, error, message):
 
 def test_bad_files_are_image_errors(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ImageError, match="bad.jpg: not an image"):
+    with pytest.raises(ImageError, match=r"bad\.jpg: not an image"):
         as_rgb(tmp_path / "bad.jpg")
 
 
