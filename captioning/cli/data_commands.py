@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..core import distributed
 from ..data.coco import load_coco
 from ..data.flickr8k import load_flickr8k
 from ..data.karpathy import write_karpathy
@@ -32,7 +33,8 @@ def extract_features(args: argparse.Namespace) -> int:
     recs = datasets.records(args)
     enc = build(args, EncoderConfig)
     _, feats, kept = datasets.features(args, recs, name=enc.encoder, weights=enc.encoder_weights, flip=enc.flip)
-    print(f"features for {len(kept)} of {len(recs)} images: {tuple(feats.shape)}")
+    if distributed.world().main:
+        print(f"features for {len(kept)} of {len(recs)} images: {tuple(feats.shape)}")
     return 0 if len(kept) == len(recs) else SOME_SKIPPED
 
 

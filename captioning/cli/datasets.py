@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..core import distributed
 from ..core.devices import resolve_device
 from ..data.datasets import load_dataset
 from ..data.records import ImageRecord
@@ -42,9 +43,10 @@ def records(args: argparse.Namespace) -> list[ImageRecord]:
 def features(args: argparse.Namespace, recs: list[ImageRecord], spec: EncoderSpec | None = None,
              name: str | None = None, weights: str | None = None, flip: bool = False):
     """(encoder, features, kept records) for recs: the encoder a checkpoint's spec names, or the one
-    named; unreadable images are reported and dropped."""
+    named; unreadable images are reported and dropped. Under torchrun every rank takes a shard."""
     compute = build(args, ComputeConfig)
     device = resolve_device(compute.device)
+    distributed.init(device)  # under torchrun: join the process group (gloo on CPU, NCCL on CUDA)
     if spec is not None:
         encoder = encoder_for(spec, device, compute.runtime, compute.amp)
     else:

@@ -9,6 +9,7 @@ import importlib
 import logging
 import sys
 
+from ..core import distributed
 from ..core.config import ConfigError
 from ..core.runtime import tune
 from .options import FLAGS
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("captioning")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.INFO if distributed.world().main else logging.WARNING)
     try:
         module = importlib.import_module(f".{COMMANDS[args.command]}", __package__)
         return module.run(args, argv if argv is not None else sys.argv[1:])
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         logger.removeHandler(handler)
+        distributed.shutdown()
 
 
 if __name__ == "__main__":

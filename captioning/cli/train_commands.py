@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from ..core import distributed
 from ..core.devices import resolve_device
 from ..data.records import select_split
 from ..data.tensors import prepare_splits
@@ -29,7 +30,8 @@ def train(args: argparse.Namespace) -> int:
     summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), build(args, TrainConfig),
                           args.out, resume=args.resume, device=encoder.device, progress=not args.quiet)
     summary["total_seconds"] = time.time() - start
-    print(json.dumps(summary))
+    if distributed.world().main:
+        print(json.dumps(summary))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Image features plus tokenized captions of one split, as tensors the training loop batches."""
+"""Image features plus tokenized captions of one split, as tensors the training loop batches.
+
+The features can stay where they are: a split keeps the rows it needs of a (possibly memory-
+mapped, shared) feature matrix instead of copying them, so torchrun ranks share one cache."""
 
 from __future__ import annotations
 
@@ -14,16 +17,28 @@ from .records import ImageRecord
 
 @dataclass
 class SplitTensors:
-    """features [N, F]; tokens [M, L] (<start> words <end> <pad>...); owner [M] -> image row."""
+    """tokens [M, L] (<start> words <end> <pad>...); owner [M] -> image index in the split; the
+    split's image features are store[rows] (store itself when rows is None)."""
 
-    features: torch.Tensor
+    store: torch.Tensor
     image_ids: list
     references: dict  # image id -> raw human captions (for metrics)
     tokens: torch.Tensor
     owner: torch.Tensor
+    rows: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return self.features.size(0)
+        return len(self.image_ids)
+
+    @property
+    def features(self) -> torch.Tensor:
+        """The split's image features [N, F], float32 (a copy when they are rows of a shared store)."""
+        return (self.store if self.rows is None else self.store[self.rows]).float()
+
+    def batch_features(self, captions: torch.Tensor | slice) -> torch.Tensor:
+        """Float32 features [B, F] of the images that own these captions."""
+        images = self.owner[captions]
+        return self.store[images if self.rows is None else self.rows[images]].float()
 
     def subset(self, n: int) -> SplitTensors:
         """The first n images and their captions (for quick validation)."""
@@ -31,24 +46,32 @@ class SplitTensors:
             return self
         keep = self.owner < n
         ids = self.image_ids[:n]
-        return SplitTensors(self.features[:n], ids, {i: self.references[i] for i in ids},
-                            self.tokens[keep], self.owner[keep])
+        store, rows = (self.store[:n], None) if self.rows is None else (self.store, self.rows[:n])
+        return SplitTensors(store, ids, {i: self.references[i] for i in ids}, self.tokens[keep],
+                            self.owner[keep], rows)
 
 
 def build_split(records: Sequence[ImageRecord], features: torch.Tensor, vocab: Vocabulary,
-                max_words: int) -> SplitTensors:
-    """Tokenize every caption (truncated to max_words words) and pad to one matrix."""
-    rows, owner = [], []
+                max_words: int, rows: torch.Tensor | None = None) -> SplitTensors:
+    """Tokenize every caption (truncated to max_words words) and pad to one matrix. features are
+    the records' own [N, F], or a bigger store whose `rows` are theirs."""
+    tokens, owner = [], []
     for i, record in enumerate(records):
         for caption in record.captions:
-            ids = vocab.encode(tokenize(caption)[:max_words])
-            rows.append(torch.tensor(ids))
+            tokens.append(torch.tensor(vocab.encode(tokenize(caption)[:max_words])))
             owner.append(i)
-    tokens = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=vocab.pad_id) \
-        if rows else torch.zeros(0, 2, dtype=torch.long)
+    padded = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True, padding_value=vocab.pad_id) \
+        if tokens else torch.zeros(0, 2, dtype=torch.long)
     ids = [r.image_id for r in records]
-    return SplitTensors(features, ids, {r.image_id: list(r.captions) for r in records}, tokens,
-                        torch.tensor(owner, dtype=torch.long))
+    return SplitTensors(features, ids, {r.image_id: list(r.captions) for r in records}, padded,
+                        torch.tensor(owner, dtype=torch.long), rows)
+
+
+def _rows_of(features: torch.Tensor, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(store, rows) for these row indices: a view for a contiguous run, else the shared matrix."""
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return features[idx[0]:idx[0] + len(idx)], None
+    return features, torch.tensor(idx, dtype=torch.long)
 
 
 def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_count: int,
@@ -65,5 +88,6 @@ def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_c
     tensors, recs = {}, {}
     for split, idx in by_split.items():
         recs[split] = [records[i] for i in idx]
-        tensors[split] = build_split(recs[split], features[idx], vocab, max_words)
+        store, rows = _rows_of(features, idx)
+        tensors[split] = build_split(recs[split], store, vocab, max_words, rows)
     return vocab, tensors, recs

@@ -1,7 +1,12 @@
-"""An on-disk feature cache that knows when it is stale.
+"""An on-disk feature cache that knows when it is stale, extracted by one process or by every
+rank of a torchrun job.
 
 The cache records the encoder, its preprocessing and a fingerprint of every image file
-(path, size, mtime); any mismatch means the cache is rebuilt, never silently reused."""
+(path, size, mtime); any mismatch means the cache is rebuilt, never silently reused. Loading
+memory-maps big files, so ranks share one copy in the page cache instead of each holding its own.
+Under torchrun each rank extracts a contiguous shard (whole batches, so every image sees the
+same batch as in a single process) and writes it atomically; rank 0 merges the shards into the
+normal cache. A rerun after a crash redoes only the shards that are missing."""
 
 from __future__ import annotations
 
@@ -9,13 +14,16 @@ import hashlib
 import json
 import logging
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..core import distributed
 from ..core.io import atomic_write
 from ..data.records import ImageRecord
 from .config import EncoderSpec
@@ -23,6 +31,8 @@ from .encoder import Encoder
 from .extraction import extract_features
 
 log = logging.getLogger(__name__)
+BATCH = 64  # images per extraction batch (and the unit shards are cut in)
+MAP_BYTES = 256 << 20  # caches this big are memory-mapped; smaller ones are simply read
 
 
 def fingerprint(paths: Sequence[str | Path]) -> str:
@@ -54,14 +64,18 @@ def cache_path_for(spec: EncoderSpec, paths: Sequence[str | Path], cache_dir: st
     return Path(cache_dir or default_cache_dir()) / f"{name}-{len(paths)}-{key}.safetensors"
 
 
+def _metadata(path: Path) -> dict:
+    with safe_open(str(path), "pt") as f:
+        return json.loads((f.metadata() or {}).get("captioning", "{}"))
+
+
 def stale_reason(path: str | Path, spec: EncoderSpec, paths: Sequence[str | Path]) -> str | None:
     """None when the cache at `path` matches this encoder and these images, else why not."""
     path = Path(path)
     if not path.is_file():
         return "no cache file"
     try:
-        with safe_open(str(path), "pt") as f:
-            meta = json.loads((f.metadata() or {}).get("captioning", "{}"))
+        meta = _metadata(path)
     except Exception as exc:  # a truncated or foreign file
         return f"unreadable cache ({exc.__class__.__name__})"
     want = json.loads(json.dumps(_cache_meta(spec, paths)))  # as stored: tuples become lists
@@ -72,23 +86,83 @@ def stale_reason(path: str | Path, spec: EncoderSpec, paths: Sequence[str | Path
     return None
 
 
-def cached_features(encoder: Encoder, paths: Sequence[str | Path], cache: str | Path | None = None,
-                    batch_size: int = 64, num_workers: int | None = None,
-                    progress: bool = True) -> tuple[torch.Tensor, dict[int, str]]:
-    """Load features from the cache when it is valid; otherwise extract and (re)write it."""
-    cache = Path(cache) if cache else cache_path_for(encoder.spec, paths)
-    reason = stale_reason(cache, encoder.spec, paths)
-    if reason is None:
-        with safe_open(str(cache), "pt") as f:
-            meta = json.loads(f.metadata()["captioning"])
-            return f.get_tensor("features"), {int(k): v for k, v in meta.get("errors", {}).items()}
-    if reason != "no cache file":
-        log.info("feature cache %s: %s; rebuilding", cache, reason)
+def load_mapped(path: str | Path, name: str = "features") -> torch.Tensor:
+    """A tensor of a safetensors file, memory-mapped (copy-on-write) rather than read into RAM."""
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        entry = json.loads(f.read(size))[name]
+    dtype = {"F32": np.float32, "F16": np.float16}[entry["dtype"]]
+    start, end = entry["data_offsets"]
+    if end == start:
+        return torch.zeros(entry["shape"], dtype=torch.float32)
+    array = np.memmap(path, dtype=dtype, mode="c", offset=8 + size + start, shape=tuple(entry["shape"]))
+    return torch.from_numpy(array)
+
+
+def _write(path: Path, features: torch.Tensor, meta: dict) -> None:
+    atomic_write(path, lambda tmp: save_file({"features": features.contiguous()}, str(tmp),
+                                             metadata={"captioning": json.dumps(meta)}))
+
+
+def _read(path: Path) -> tuple[torch.Tensor, dict[int, str]]:
+    """Features and errors; big caches (and every cache under torchrun) are memory-mapped, so
+    ranks share the page cache. A mapped file must not be changed in place while in use."""
+    meta = _metadata(path)
+    errors = {int(k): v for k, v in meta.get("errors", {}).items()}
+    if distributed.active() or path.stat().st_size >= MAP_BYTES:
+        return load_mapped(path), errors
+    with safe_open(str(path), "pt") as f:
+        return f.get_tensor("features").clone(), errors  # our own memory: the file may change later
+
+
+def _extract(encoder: Encoder, paths: Sequence[str | Path], cache: Path, batch_size: int,
+             num_workers: int | None, progress: bool) -> None:
     features, errors = extract_features(encoder, paths, batch_size, num_workers, progress)
-    meta = {**_cache_meta(encoder.spec, paths), "errors": errors}
-    atomic_write(cache, lambda tmp: save_file({"features": features.contiguous()}, str(tmp),
-                                              metadata={"captioning": json.dumps(meta)}))
-    return features, errors
+    _write(cache, features, {**_cache_meta(encoder.spec, paths), "errors": errors})
+
+
+def _shard_bounds(n: int, rank: int, size: int, batch: int) -> tuple[int, int]:
+    """Rank's contiguous share of n images, cut at batch boundaries."""
+    batches = -(-n // batch)
+    return min(n, rank * batches // size * batch), min(n, (rank + 1) * batches // size * batch)
+
+
+def _sharded(encoder: Encoder, paths: Sequence[str | Path], cache: Path, batch_size: int,
+             num_workers: int | None, progress: bool) -> None:
+    """Each rank extracts (or keeps) its shard; rank 0 merges them into `cache`."""
+    w = distributed.world()
+    shards = [cache.with_name(f"{cache.stem}.shard{r}of{w.size}.safetensors") for r in range(w.size)]
+    bounds = [_shard_bounds(len(paths), r, w.size, batch_size) for r in range(w.size)]
+    start, stop = bounds[w.rank]
+    if stale_reason(shards[w.rank], encoder.spec, paths[start:stop]) is not None:
+        _extract(encoder, paths[start:stop], shards[w.rank], batch_size, num_workers, progress and w.main)
+    distributed.barrier()
+    if w.main:
+        parts = [_read(s) for s in shards]
+        errors = {str(a + int(i)): e for (a, _), (_, errs) in zip(bounds, parts) for i, e in errs.items()}
+        features = torch.cat([f for f, _ in parts]) if parts else torch.zeros(0, encoder.spec.feature_dim)
+        _write(cache, features, {**_cache_meta(encoder.spec, paths), "errors": errors})
+        for s in shards:
+            s.unlink(missing_ok=True)
+    distributed.barrier()
+
+
+def cached_features(encoder: Encoder, paths: Sequence[str | Path], cache: str | Path | None = None,
+                    batch_size: int = BATCH, num_workers: int | None = None,
+                    progress: bool = True) -> tuple[torch.Tensor, dict[int, str]]:
+    """Load features from the cache when it is valid; otherwise extract and (re)write it (every
+    rank of a torchrun job takes a shard). Returns features [N, F] (zeros where an image was
+    unreadable; memory-mapped when big) and {index: one-line error}."""
+    cache = Path(cache) if cache else cache_path_for(encoder.spec, paths)
+    reason = distributed.broadcast(stale_reason(cache, encoder.spec, paths))
+    if reason is not None:
+        if reason != "no cache file":
+            log.info("feature cache %s: %s; rebuilding", cache, reason)
+        if distributed.active():
+            _sharded(encoder, paths, cache, batch_size, num_workers, progress)
+        else:
+            _extract(encoder, paths, cache, batch_size, num_workers, progress)
+    return _read(cache)
 
 
 def record_features(records: Sequence[ImageRecord], encoder: Encoder, cache: str | Path | None = None,
@@ -97,5 +171,7 @@ def record_features(records: Sequence[ImageRecord], encoder: Encoder, cache: str
     """Features of dataset records (cached); unreadable images are dropped and reported."""
     features, errors = cached_features(encoder, [r.path for r in records], cache,
                                        num_workers=num_workers, progress=progress)
+    if not errors:
+        return features, list(records), []
     keep = [i for i in range(len(records)) if i not in errors]
     return features[keep], [records[i] for i in keep], list(errors.values())

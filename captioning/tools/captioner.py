@@ -44,6 +44,7 @@ class Captioner:
         self.encoder, self.decoder, self.vocab = encoder, decoder.eval(), vocab
         self.default_decoding = resolve_decoding(default_decoding)
         self.device = next(decoder.parameters()).device
+        self.amp_dtype: torch.dtype | None = getattr(encoder, "amp_dtype", None)  # decode like the CNN
 
     @classmethod
     def from_pretrained(cls, path: str | Path | Sequence[str | Path] | None = None,
@@ -114,5 +115,9 @@ class Captioner:
         return self.encoder(x)
 
     def caption_features(self, features: Tensor, cfg: DecodeConfig | None = None) -> list[list[Hypothesis]]:
-        """Decode features [B, F] into n-best hypothesis lists (best first, with .text)."""
-        return decode(self.decoder, features, cfg or self.default_decoding, self.vocab)
+        """Decode features [B, F] into n-best hypothesis lists (best first, with .text); with
+        mixed precision on CUDA (amp), the decoder's matrix products run in bf16/fp16 too."""
+        if self.amp_dtype is None:
+            return decode(self.decoder, features, cfg or self.default_decoding, self.vocab)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype):
+            return decode(self.decoder, features, cfg or self.default_decoding, self.vocab)

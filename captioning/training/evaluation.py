@@ -54,10 +54,10 @@ def validate(decoder: CaptionDecoder, data: SplitTensors, vocab: Vocabulary, ref
     losses = []
     for i in range(0, len(data.tokens), batch_size):
         toks = data.tokens[i:i + batch_size].to(dev)
-        losses.append(caption_loss(decoder, data.features[data.owner[i:i + batch_size]].to(dev), toks).item())
-    captions = {}
+        losses.append(caption_loss(decoder, data.batch_features(slice(i, i + batch_size)).to(dev), toks).item())
+    captions, features = {}, data.features
     for i in range(0, len(data), batch_size):
-        hyps = decode(decoder, data.features[i:i + batch_size], cfg or DecodeConfig(), vocab)
+        hyps = decode(decoder, features[i:i + batch_size], cfg or DecodeConfig(), vocab)
         captions.update({data.image_ids[i + j]: h[0].text for j, h in enumerate(hyps)})
     return {"val_loss": sum(losses) / max(len(losses), 1),
             "val_cider": cider(data.references, captions, refs_tok),

@@ -52,14 +52,18 @@ class RunFolder:
         return (self.out / "latest" / "trainer.json").is_file()
 
     def start(self, resume: bool, decoder: torch.nn.Module, opt: torch.optim.Optimizer,
-              loop: dict) -> dict:
+              loop: dict, write: bool = True) -> dict:
         """Resume from latest/ when asked and possible (weights, optimizer, counters, metrics up
-        to the last saved epoch); otherwise start afresh, dropping old metrics. Returns the counters."""
+        to the last saved epoch); otherwise start afresh, dropping old metrics. Returns the counters.
+        write=False (the other ranks of a torchrun job) reads the state but changes no file."""
         if not (resume and self.resumable):
-            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+            if write:
+                (self.out / "metrics.jsonl").unlink(missing_ok=True)
             return dict(loop)
         decoder.load_state_dict(Checkpoint.load(self.out / "latest").decoder.state_dict())
         loop = load_trainer(self.out / "latest", opt)
+        if not write:
+            return loop
         kept = [r for r in read_metrics(self.out) if r["epoch"] <= loop["epoch"]]  # drop a half-saved epoch
         atomic_write(self.out / "metrics.jsonl",
                      lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in kept)))

@@ -1,0 +1,74 @@
+"""DDP training under torchrun (2 gloo ranks on the CPU) follows the single-process run step for
+step: same global batches, gradients averaged over ranks equal to the whole batch's. Dropout is 0
+here, since each rank draws its own dropout masks. Resuming under torchrun continues exactly."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from captioning.data.karpathy import write_karpathy
+
+pytestmark = pytest.mark.integration
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+TINY = ["--embed-dim", "16", "--hidden-dim", "24", "--dropout", "0", "--min-count", "3", "--batch-size", "30",
+        "--lr", "3e-3", "--warmup-epochs", "1", "--patience", "5", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data(core_coco_records, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    picked = [r for s, n in (("train", 120), ("val", 20), ("test", 5))
+              for r in [r for r in core_coco_records if r.split == s][:n]]
+    write_karpathy(picked, root / "split.json")
+    return root
+
+
+def train(data: Path, out: str, ranks: int, epochs: int, resume: bool = False) -> Path:
+    launch = [str(TORCHRUN), "--standalone", f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable]
+    argv = [*launch, "-m", "captioning", "train", "--dataset", str(data / "split.json"), "--out", str(data / out),
+            "--cache", str(data / "features.safetensors"), "--epochs", str(epochs), *TINY]
+    env = {**os.environ, "CAPTIONING_CACHE": str(data / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv + ["--resume"] * resume, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return data / out
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def single(data):
+    return train(data, "single", 1, 2)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    ma, mb = metrics(a), metrics(b)
+    assert [m["epoch"] for m in ma] == [m["epoch"] for m in mb] == [1, 2]
+    for x, y in zip(ma, mb):
+        for key in ("train_loss", "grad_norm", "val_loss", "val_cider"):
+            assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-7), key
+    wa, wb = load_file(str(a / "latest" / "model.safetensors")), load_file(str(b / "latest" / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_two_gloo_ranks_follow_the_single_process_run(data, single):
+    ddp = train(data, "ddp", 2, 2)
+    assert_same_run(single, ddp)
+    assert sorted(p.name for p in ddp.iterdir()) == ["best", "latest", "metrics.jsonl"]  # rank 0 alone wrote
+
+
+def test_resume_under_torchrun_continues_exactly(data, single):
+    """A 1-epoch run resumed to 2 epochs equals the 2-epoch run: epoch 1 is all warm-up, so its
+    learning rates do not depend on the epoch budget."""
+    train(data, "resumed", 2, 1)
+    resumed = train(data, "resumed", 2, 2, resume=True)
+    assert_same_run(single, resumed)
