@@ -45,5 +45,5 @@ def test_shipped_model_on_cuda_agrees_with_cpu(tmp_path):
         a, b = cpu.caption_features(f_cpu, cfg), gpu.caption_features(f_cpu.cuda(), cfg)
         assert [[h.tokens for h in row] for row in a] == [[h.tokens for h in row] for row in b]
         assert [row[0].logprob for row in a] == pytest.approx([row[0].logprob for row in b], abs=1e-3)
-    summary = caption_paths(gpu, [SAMPLES], tmp_path / "out.jsonl", batch_size=3, progress=False, echo=False)
+    summary = caption_paths(gpu, [SAMPLES], output=tmp_path / "out.jsonl", batch_size=3, progress=False, echo=False)
     assert summary.captioned == len(images) and summary.skipped == 0

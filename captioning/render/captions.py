@@ -50,7 +50,7 @@ def show_caption(image: ImageLike, caption: str, *, title: str | None = None,
     below = text_h if style == "below" else PAD
     height = PAD + title_h + img_h + below
 
-    fig = figure(width_in, height)
+    fig = figure(width_in, height, photo=True)
     image_axes(fig, arr, PAD, below, img_w, img_h)
     draw(fig, head, PAD, height - PAD, img_w)
     if style == "band":
@@ -64,7 +64,8 @@ def show_caption(image: ImageLike, caption: str, *, title: str | None = None,
 def caption_grid(images: Sequence[ImageLike], captions: Sequence[str], *, ncols: int | None = None,
                  titles: Sequence[str] | None = None, cell_in: float = 3.0) -> Figure:
     """A grid of images with wrapped captions; layout works for 1 to 50+ images (ncols auto ≈
-    ceil(sqrt(n)) capped at 6). All cells are sized for the longest caption (at most 10 lines)."""
+    ceil(sqrt(n)) capped at 6). In every cell the title, the photo and its caption sit together
+    at the top, whatever the photo's aspect ratio; cells are sized for the tallest such block."""
     n = len(images)
     if n == 0 or len(captions) > n or (titles is not None and len(titles) > n):
         raise ValueError(f"need 1+ images and no more captions/titles than images, got {n} images")
@@ -72,21 +73,21 @@ def caption_grid(images: Sequence[ImageLike], captions: Sequence[str], *, ncols:
     ncols = max(1, min(ncols or min(6, math.ceil(math.sqrt(n))), n))
     nrows, inner = math.ceil(n / ncols), cell_in - 2 * PAD
     arrays = [as_array(image, max(256, int(cell_in * 200))) for image in images]
-    img_h = inner * float(np.clip(max(a.shape[0] / a.shape[1] for a in arrays), 0.4, 1.0))
+    heights = [inner * float(np.clip(a.shape[0] / a.shape[1], 0.4, 1.0)) for a in arrays]  # drawn photo heights
     wrapped = [wrap(clean(captions[i] if i < len(captions) else None), inner, size, max_lines=10)
                for i in range(n)]
     heads = [wrap(clean(t), inner, size, "bold", max_lines=2) for t in titles or []]
     title_h = text_h(max(map(len, heads)), size) + PAD / 2 if heads else 0.0
-    cell_h = PAD + title_h + img_h + text_h(max(map(len, wrapped)), size) + 2 * PAD
+    cell_h = PAD + title_h + max(h + text_h(len(w), size) for h, w in zip(heights, wrapped)) + 2 * PAD
 
-    fig = figure(ncols * cell_in, nrows * cell_h)
+    fig = figure(ncols * cell_in, nrows * cell_h, photo=True)
     for i, arr in enumerate(arrays):
         row, col = divmod(i, ncols)
         mid, top = (col + 0.5) * cell_in, (nrows - row) * cell_h - PAD
         if i < len(heads):
             text(fig, mid, top, "\n".join(heads[i]), size, ha="center", va="top", weight="bold")
-        img_y = top - title_h - img_h
-        image_axes(fig, arr, col * cell_in + PAD, img_y, inner, img_h, "S")  # on its caption
+        img_y = top - title_h - heights[i]
+        image_axes(fig, arr, col * cell_in + PAD, img_y, inner, heights[i], "N")  # right under its title
         text(fig, mid, img_y - PAD, "\n".join(wrapped[i]), size, ha="center", va="top")
     return fig
 
@@ -107,7 +108,7 @@ def show_nbest(image: ImageLike, alternatives: Sequence[tuple[str, float]], *,
     head = title_rows(title, size + 1)
     height = PAD + (layout(head, img_w) + PAD if head else 0) + img_h + list_h
 
-    fig = figure(width, height)
+    fig = figure(width, height, photo=True)
     draw(fig, head, PAD, height - PAD, img_w)
     image_axes(fig, arr, PAD, list_h, img_w, img_h)
     draw(fig, rows, PAD, list_h - PAD, img_w, prefix_w)
@@ -129,7 +130,7 @@ def compare_captions(image: ImageLike, generated: str, references: Sequence[str]
         rows.append(Row("   ".join(f"{k} {float(v):.3f}" for k, v in scores.items()), size))
     height = max(img_h, layout(rows, col_w, prefix_w)) + 2 * PAD
 
-    fig = figure(3 * PAD + img_w + col_w, height)
+    fig = figure(3 * PAD + img_w + col_w, height, photo=True)
     image_axes(fig, arr, PAD, height - PAD - img_h, img_w, img_h)
     draw(fig, rows, 2 * PAD + img_w, height - PAD, col_w, prefix_w)
     return fig

@@ -87,14 +87,27 @@ def text_h(n_lines: int, size: float) -> float:
 class _Figure(Figure):
     """A Figure that Jupyter shows even if pyplot (which sets up inline display) was never imported."""
 
-    def _repr_png_(self) -> bytes:
+    def _repr_png_(self) -> bytes | None:
         buf = io.BytesIO()
-        self.savefig(buf, format="png")
+        self.savefig(buf, format="png", bbox_inches="tight")
         return buf.getvalue()
 
 
-def figure(width_in: float, height_in: float, **kwargs: Any) -> Figure:
-    fig = _Figure(figsize=(width_in, height_in), **kwargs)
+class _PhotoFigure(_Figure):
+    """A figure of photos: notebooks store it as a JPEG (a tenth of the PNG's bytes), not a PNG."""
+
+    def _repr_png_(self) -> None:
+        return None
+
+    def _repr_jpeg_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="jpeg", bbox_inches="tight", pil_kwargs={"quality": 85})
+        return buf.getvalue()
+
+
+def figure(width_in: float, height_in: float, photo: bool = False, **kwargs: Any) -> Figure:
+    """A standalone Agg figure; photo=True for figures of photographs (shown as JPEG in notebooks)."""
+    fig = (_PhotoFigure if photo else _Figure)(figsize=(width_in, height_in), **kwargs)
     FigureCanvasAgg(fig)
     return fig
 

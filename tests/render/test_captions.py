@@ -283,7 +283,9 @@ def test_failed_save_leaves_nothing_behind(rgb, tmp_path, monkeypatch):
 
 
 def test_figures_display_in_notebooks_without_pyplot(rgb):
-    assert viz.show_caption(rgb, "a dog")._repr_png_().startswith(b"\x89PNG")
+    photo = viz.show_caption(rgb, "a dog")
+    assert photo._repr_png_() is None and photo._repr_jpeg_().startswith(b"\xff\xd8")  # JPEG, compact
+    assert plots.plot_training_curves([{"epoch": 1, "train_loss": 2.0}])._repr_png_().startswith(b"\x89PNG")
 
 
 def test_saved_figure_can_be_saved_again(rgb, tmp_path):
@@ -291,3 +293,20 @@ def test_saved_figure_can_be_saved_again(rgb, tmp_path):
     a = _save(fig, tmp_path, "1.png")
     b = _save(fig, tmp_path, "2.png")
     assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_grid_titles_photos_and_captions_sit_together_whatever_the_aspect(rgb):
+    """A landscape photo next to a portrait one: its title, photo and caption stay adjacent,
+    with no empty band between the file name and the photo (the old layout left one)."""
+    landscape, portrait = np.repeat(rgb, 2, axis=1), rgb.transpose(1, 0, 2)
+    fig = viz.caption_grid([landscape, portrait], ["a wide photo", "a tall photo"], titles=["wide.jpg", "tall.jpg"])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    photos = [ax.get_window_extent(renderer) for ax in fig.axes]
+    shown = [ax.images[0].get_window_extent(renderer) for ax in fig.axes]
+    titles = {t.get_text(): t.get_window_extent(renderer) for t in fig.texts}
+    for name, box, drawn in (("wide.jpg", photos[0], shown[0]), ("tall.jpg", photos[1], shown[1])):
+        gap_px = titles[name].y0 - drawn.y1
+        assert 0 <= gap_px <= 0.2 * fig.dpi, (name, gap_px)
+    caption = next(t for t in fig.texts if t.get_text() == "a wide photo").get_window_extent(renderer)
+    assert 0 <= shown[0].y0 - caption.y1 <= 0.2 * fig.dpi
