@@ -17,7 +17,7 @@ from .parser import build_parser
 
 USAGE_ERROR = 2
 COMMANDS = {"split": "data_commands", "extract-features": "data_commands", "train": "train_commands",
-            "export": "train_commands", "compare-cells": "train_commands",
+            "scst": "train_commands", "export": "train_commands", "compare-cells": "train_commands",
             "evaluate": "eval_commands", "caption": "caption_commands"}
 
 

@@ -11,11 +11,11 @@ from ..decoder.decode_config import DecodeConfig
 from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.config import ComparisonConfig
 from ..tools.job import CaptionJob
-from ..training.config import TrainConfig
+from ..training.config import ScstConfig, TrainConfig
 from .options import add_options
 
 DESCRIPTION = ("Show-and-Tell image captioning: a pretrained CNN vector initializes an LSTM-family "
-               "decoder. Subcommands: split, extract-features, train, export, evaluate, caption, "
+               "decoder. Subcommands: split, extract-features, train, scst, export, evaluate, caption, "
                "compare-cells.")
 FEATURES = ("device", "runtime", "workers", "cache", "amp")  # ComputeConfig fields for dataset commands
 
@@ -63,6 +63,16 @@ def _train_parser(sub) -> None:
     add_options(p, ComputeConfig, only=FEATURES)
 
 
+def _scst_parser(sub) -> None:
+    p = sub.add_parser("scst", help="self-critical fine-tuning (CIDEr-D reward) of a trained checkpoint")
+    p.add_argument("--init", required=True, metavar="CKPT_DIR", help="the cross-entropy checkpoint to start from")
+    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/latest")
+    _dataset_args(p)
+    add_options(p, ScstConfig)
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
 def _export_parser(sub) -> None:
     p = sub.add_parser("export", help="package a checkpoint: default decoding chosen on val, optional fp16")
     p.add_argument("checkpoint", metavar="CKPT_DIR")
@@ -104,7 +114,7 @@ def _compare_parser(sub) -> None:
     add_options(p, ComputeConfig, only=FEATURES)
 
 
-PARSERS = (_split_parser, _extract_parser, _train_parser, _export_parser, _evaluate_parser,
+PARSERS = (_split_parser, _extract_parser, _train_parser, _scst_parser, _export_parser, _evaluate_parser,
            _caption_parser, _compare_parser)
 
 

@@ -16,8 +16,9 @@ from ..decoder.decode_config import DecodeConfig
 from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.comparison import run_comparison
 from ..lab.config import ComparisonConfig
-from ..training.config import TrainConfig
+from ..training.config import ScstConfig, TrainConfig
 from ..training.run import choose_decoding, train_model
+from ..training.scst_run import fit_scst
 from . import datasets
 from .options import build
 
@@ -29,6 +30,24 @@ def train(args: argparse.Namespace) -> int:
                                              weights=enc.encoder_weights, flip=enc.flip)
     summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), build(args, TrainConfig),
                           args.out, resume=args.resume, device=encoder.device, progress=not args.quiet)
+    summary["total_seconds"] = time.time() - start
+    if distributed.world().main:
+        print(json.dumps(summary))
+    return 0
+
+
+def scst(args: argparse.Namespace) -> int:
+    """Self-critical fine-tuning of --init on the dataset's train split, on cached features."""
+    start = time.time()
+    device = resolve_device(build(args, ComputeConfig).device)
+    init = Checkpoint.load(args.init, device)
+    _, feats, kept = datasets.features(args, datasets.records(args), init.encoder)
+    words = TrainConfig.from_dict({**TrainConfig().to_dict(), **init.training.get("config", {})}).max_words
+    _, split, _ = prepare_splits(kept, feats, init.vocab.min_count, words, vocab=init.vocab)
+    if "val" not in split:
+        raise ValueError("the dataset has no 'val' split for early stopping")
+    summary = fit_scst(init, split["train"], split["val"], build(args, ScstConfig), args.out, resume=args.resume,
+                       device=device, progress=not args.quiet)
     summary["total_seconds"] = time.time() - start
     if distributed.world().main:
         print(json.dumps(summary))
@@ -64,4 +83,4 @@ def compare_cells(args: argparse.Namespace, argv: list[str]) -> int:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "compare-cells":
         return compare_cells(args, argv)
-    return train(args) if args.command == "train" else export(args)
+    return {"train": train, "scst": scst, "export": export}[args.command](args)

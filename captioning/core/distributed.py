@@ -76,3 +76,25 @@ def all_sum(value: float) -> float:
         t = t.cuda()
     dist.all_reduce(t)
     return float(t.item())
+
+
+def all_sum_tensor(t: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of a (CPU) tensor over all ranks."""
+    if not active():
+        return t
+    out = t.cuda() if dist.get_backend() == "nccl" else t.clone()
+    dist.all_reduce(out)
+    return out.to(t.device)
+
+
+def sum_gradients(module: torch.nn.Module) -> None:
+    """Replace every gradient by its sum over the ranks (one flat all-reduce)."""
+    if not active():
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    at = 0
+    for g in grads:
+        g.copy_(flat[at:at + g.numel()].view_as(g))
+        at += g.numel()

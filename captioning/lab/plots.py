@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..render.layout import figure, to_numpy
 
 
-def _steps_by_units(name: str, value: Any, steps: int) -> np.ndarray:
+def steps_by_units(name: str, value: Any, steps: int) -> np.ndarray:
     """gates[name] as a float [T, H] array (accepts [T], [T, H], [T, 1, H] or [1, T, H])."""
     a = to_numpy(value).astype(np.float64)
     if a.ndim == 3 and 1 in a.shape[:2]:
@@ -25,18 +25,62 @@ def _steps_by_units(name: str, value: Any, steps: int) -> np.ndarray:
     return a
 
 
-def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *,
-               max_units: int = 64) -> Figure:
+def _select_units(m: np.ndarray, max_units: int, units: str) -> np.ndarray:
+    """Which columns of a [T, H] gate matrix to draw: the first max_units, or (units="variance")
+    the max_units whose activation varies most over the caption, most varying first."""
+    if units == "first":
+        return np.arange(min(m.shape[1], max_units))
+    if units == "variance":
+        return np.argsort(-m.var(axis=0), kind="stable")[:max_units]
+    raise ValueError(f"units must be 'first' or 'variance', got {units!r}")
+
+
+def _heatmap(fig: Figure, ax: Any, cax: Any, name: str, m: np.ndarray, idx: np.ndarray,
+             sigmoid: bool, units: str) -> None:
+    """One gate's unit × word heatmap of the columns idx, titled with what it shows."""
+    hi = 1.0 if sigmoid else float(np.abs(m).max()) or 1.0  # tanh-like: symmetric scale
+    cmap, lo = ("viridis", 0.0) if sigmoid else ("RdBu_r", -hi)
+    im = ax.imshow(m[:, idx].T, aspect="auto", origin="lower", cmap=cmap, vmin=lo, vmax=hi,
+                   interpolation="nearest")
+    fig.colorbar(im, cax=cax)
+    h, n = m.shape[1], len(idx)
+    if units == "variance":
+        shown = f"the {n} most varying of {h} units, most varying at the bottom"
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        ax.yaxis.set_major_formatter(FuncFormatter(
+            lambda v, _: str(idx[round(v)]) if 0 <= round(v) < n else ""))
+    else:
+        shown = f"units 0–{n - 1} of {h}" if h > n else f"{h} units"
+    label = name.replace("_", " ") + ("" if "gate" in name else " gate")
+    ax.set(ylabel="unit", title=f"{label} ({shown})")
+
+
+def _draw_events(ax: Any, events: Sequence[tuple[int, str]]) -> None:
+    """A dotted vertical line and a short label at the top for each (word position, label)."""
+    for pos, label in events:
+        ax.axvline(pos, color="0.35", ls=":", lw=1.2, zorder=0)
+        ax.annotate(str(label), xy=(pos, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -3), textcoords="offset points", ha="left", va="top",
+                    fontsize=7.5, color="0.2", parse_math=False,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+
+
+def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *, max_units: int = 64,
+               units: str = "first", events: Sequence[tuple[int, str]] | None = None) -> Figure:
     """Word × unit heatmaps of each gate's activations (gates[name] is [T, H]) above a panel of the
-    per-word mean of each gate; an optional 'cell_norm' ([T], or [T, H] states) gets its own panel."""
+    per-word mean of each gate; an optional 'cell_norm' ([T], or [T, H] states) gets its own panel.
+
+    units="variance" shows each gate's most varying units instead of the first max_units; events,
+    (word position, label) pairs such as gates.gate_events gives, mark words on the mean panel."""
     tokens = [str(t) for t in tokens]
     steps, x = len(tokens), np.arange(len(tokens))
-    mats = {k: _steps_by_units(k, v, steps) for k, v in gates.items() if k != "cell_norm"}
-    norm = _steps_by_units("cell_norm", gates["cell_norm"], steps) if "cell_norm" in gates else None
+    mats = {k: steps_by_units(k, v, steps) for k, v in gates.items() if k != "cell_norm"}
+    norm = steps_by_units("cell_norm", gates["cell_norm"], steps) if "cell_norm" in gates else None
     if not mats and norm is None:
         raise ValueError("plot_gates needs at least one gate or 'cell_norm'")
-    units = min(max((m.shape[1] for m in mats.values()), default=0), max_units)
-    heights = [float(np.clip(units / 32, 1.0, 2.0))] * len(mats) + [1.8] * bool(mats)
+    shown = {k: _select_units(m, max_units, units) for k, m in mats.items()}
+    rows = max((len(i) for i in shown.values()), default=0)
+    heights = [float(np.clip(rows / 32, 1.0, 2.0))] * len(mats) + [1.8] * bool(mats)
     heights += [1.2] * (norm is not None)
     fig = figure(float(np.clip(1.8 + 0.45 * steps, 6, 18)), sum(heights) + 1.0, layout="constrained")
     grid = fig.add_gridspec(len(heights), 2, width_ratios=[40, 1], height_ratios=heights)
@@ -47,15 +91,7 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *,
         ax.tick_params(labelbottom=False)
     sigmoid = {name: bool(m.min() >= 0 and m.max() <= 1) for name, m in mats.items()}
     for i, (name, m) in enumerate(mats.items()):
-        hi = 1.0 if sigmoid[name] else float(np.abs(m).max()) or 1.0  # tanh-like: symmetric scale
-        cmap, lo = ("viridis", 0.0) if sigmoid[name] else ("RdBu_r", -hi)
-        im = axes[i].imshow(m[:, :max_units].T, aspect="auto", origin="lower", cmap=cmap, vmin=lo,
-                            vmax=hi, interpolation="nearest")
-        fig.colorbar(im, cax=fig.add_subplot(grid[i, 1]))
-        h = m.shape[1]
-        shown = f"units 0–{max_units - 1} of {h}" if h > max_units else f"{h} units"
-        label = name.replace("_", " ") + ("" if "gate" in name else " gate")
-        axes[i].set(ylabel="unit", title=f"{label} ({shown})")
+        _heatmap(fig, axes[i], fig.add_subplot(grid[i, 1]), name, m, shown[name], sigmoid[name], units)
     if mats:
         ax = axes[len(mats)]
         for name, m in mats.items():
@@ -67,6 +103,7 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *,
     if norm is not None:
         axes[-1].plot(x, norm[:, 0] if norm.shape[1] == 1 else np.linalg.norm(norm, axis=1), "k--.")
         axes[-1].set(ylabel="‖c_t‖", title="cell-state norm")
+    _draw_events(axes[len(mats)] if mats else axes[-1], events or ())
     for ax in axes:
         ax.title.set(fontsize=10, ha="left", x=0)
         if ax.lines:
@@ -77,21 +114,56 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *,
     return fig
 
 
-def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *,
-                       title: str = r"Gradient flow: $\|\partial h_t / \partial h_0\|$") -> Figure:
-    """‖∂h_t/∂h_0‖ against t on a log y-axis, one line per cell name (the vanishing-gradient picture)."""
-    fig = figure(6.4, 4.0, layout="constrained")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def line_style(i: int) -> dict[str, Any]:
+    """The i-th curve's colour, hollow marker and line style: curves that coincide stay visible
+    (a hollow square around a hollow circle, dashes over a solid line)."""
+    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)], "mfc": "none",
+            "ls": _LINESTYLES[i % len(_LINESTYLES)]}
+
+
+def integer_xticks(ax: Any) -> None:
+    """Only whole numbers on the x-axis (steps, epochs), even when it spans a single value."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
+def _cell_of(name: str) -> str:
+    """The cell a gradient-flow curve belongs to: "lstm ∂c" and "lstm" share a colour."""
+    return name.replace("∂c", "").strip(" ,:")
+
+
+def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | None = None,
+                       styles: Mapping[str, Mapping[str, Any]] | None = None) -> Figure:
+    """The Frobenius norm of the Jacobian, ‖∂h_t/∂h_0‖_F, for t = 1..T on a log y-axis, one line
+    per name (the vanishing-gradient picture). Names containing "∂c" (e.g. "lstm ∂c", from
+    gradient_flow(source="c", target="c")) are ‖∂c_t/∂c_0‖_F, drawn dashed in their cell's colour
+    ("lstm"); styles[name] overrides a line's matplotlib keywords."""
+    cells = list(dict.fromkeys(_cell_of(str(name)) for name in norms))
+    has_c = any("∂c" in str(name) for name in norms)
+    fig = figure(6.4, 4.2, layout="constrained")
     ax = fig.add_subplot()
     for name, values in norms.items():
+        name = str(name)
         y = to_numpy(values).astype(np.float64).reshape(-1)
-        ax.plot(np.arange(len(y)), np.where(y > 0, y, np.nan), marker="o" if len(y) <= 40 else None,
-                ms=3, label=str(name))
+        style = line_style(cells.index(_cell_of(name)))
+        style.update(ls="--" if "∂c" in name else "-", ms=3.5)
+        style["marker"] = style["marker"] if len(y) <= 40 else None
+        style.update((styles or {}).get(name, {}))
+        ax.plot(np.arange(1, len(y) + 1), np.where(y > 0, y, np.nan), label=name, **style)
     ax.set_yscale("log")
-    ax.set(xlabel="time step t", ylabel=r"$\|\partial h_t / \partial h_0\|$ (log scale)", title=title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    h_norm, c_norm = r"$\|\partial h_t / \partial h_0\|_F$", r"$\|\partial c_t / \partial c_0\|_F$"
+    ylabel = f"{h_norm} (solid), {c_norm} (dashed)" if has_c else h_norm
+    if title is None:
+        title = "Gradient flow along h and along the cell state c" if has_c else f"Gradient flow: {h_norm}"
+    ax.set(xlabel="time step t", title=title,
+           ylabel=f"Frobenius norm of the Jacobian, log scale\n{ylabel}")
+    integer_xticks(ax)
     ax.grid(True, which="both", alpha=0.25)
     if norms:
-        ax.legend()
+        ax.legend(fontsize=8)
     return fig
 
 
@@ -107,9 +179,9 @@ def plot_training_curves(records: Sequence[Mapping[str, Any]]) -> Figure:
     cider_x, cider_y = series("val_cider")
     fig = figure(10.0 if cider_y else 6.0, 3.8, layout="constrained")
     axes = fig.subplots(1, 2 if cider_y else 1, squeeze=False)[0]
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+    for i, (key, label) in enumerate((("train_loss", "train"), ("val_loss", "validation"))):
         if (xy := series(key))[1]:
-            axes[0].plot(*xy, marker="o", ms=3, label=label)
+            axes[0].plot(*xy, ms=4, label=label, **line_style(i))
     axes[0].set(xlabel="epoch", ylabel="loss", title="Loss" if recs else "Loss (no records)")
     if axes[0].lines:
         axes[0].legend()
@@ -121,27 +193,33 @@ def plot_training_curves(records: Sequence[Mapping[str, Any]]) -> Figure:
             axes[1].plot(cider_x[best], cider_y[best], marker="*", ms=14, color="C3")
             axes[1].set_title(f"Validation CIDEr (best {cider_y[best]:.3f} at epoch {cider_x[best]:g})")
     for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        integer_xticks(ax)
         ax.grid(alpha=0.3)
     return fig
 
 
-def plot_comparison(runs: list[dict], table: dict[str, dict]):
-    """Left: test CIDEr mean ± std per cell; right: validation CIDEr per epoch (mean over seeds)."""
+def plot_comparison(runs: list[dict], table: dict[str, dict]) -> Figure:
+    """Left: test CIDEr mean ± std per cell; right: validation CIDEr per epoch (mean over seeds),
+    each cell with its own colour, hollow marker and line style so coinciding curves stay visible."""
     fig = figure(11, 4)
     ax1, ax2 = fig.subplots(1, 2)
     names = list(table)
     ax1.bar(names, [table[c]["CIDEr"][0] for c in names], yerr=[table[c]["CIDEr"][1] for c in names],
-            capsize=4, color="tab:blue")
+            capsize=4, color=[line_style(i)["color"] for i in range(len(names))])
     ax1.set_ylabel("test CIDEr (greedy)")
     ax1.set_title("Test CIDEr, mean ± std over seeds")
-    for cell in names:
-        curves = [r["val_curve"] for r in runs if r["cell"] == cell]
-        n = min(len(c) for c in curves)
-        ax2.plot(range(1, n + 1), [statistics.fmean(c[i] for c in curves) for i in range(n)], marker="o", label=cell)
+    for i, cell in enumerate(names):
+        curves = [r["val_curve"] for r in runs if r["cell"] == cell and r.get("val_curve")]
+        if curves:
+            n = min(len(c) for c in curves)
+            ax2.plot(range(1, n + 1), [statistics.fmean(c[k] for c in curves) for k in range(n)],
+                     label=cell, **line_style(i))
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("validation CIDEr (greedy)")
     ax2.set_title("Learning curves")
-    ax2.legend()
+    integer_xticks(ax2)
+    ax2.grid(alpha=0.3)
+    if ax2.lines:
+        ax2.legend()
     fig.tight_layout()
     return fig

@@ -34,3 +34,38 @@ class TrainConfig(Config):
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         check(self.warmup_epochs >= 0, "warmup_epochs", f"must be >= 0, got {self.warmup_epochs}")
         check(self.val_images >= 0, "val_images", f"must be >= 0, got {self.val_images}")
+
+
+SCST_BASELINES = ("greedy", "mean")
+
+
+@dataclass
+class ScstConfig(Config):
+    """Self-critical fine-tuning settings (reward: CIDEr-D against the train references)."""
+
+    epochs: int = option(15, "maximum epochs")
+    lr: float = option(5e-5, "Adam learning rate")
+    weight_decay: float = option(0.0, "Adam weight decay")
+    batch_images: int = option(16, "images per step (each sampled `samples` times)")
+    samples: int = option(5, "captions sampled per image (K)")
+    baseline: str = option("greedy", "greedy: the reward of the image's greedy caption (Rennie et al. "
+                           "2017); mean: the mean reward of its other K-1 samples (Luo 2020)",
+                           choices=SCST_BASELINES)
+    temperature: float = option(1.0, "sample from softmax(logits / temperature)")
+    max_len: int = option(16, "tokens per sampled caption, <end> included")
+    sample_dropout: bool = option(False, "sample with dropout (one mask per caption, reused when the "
+                                  "log-probabilities are recomputed); off: sample in eval mode")
+    ce_weight: float = option(0.0, "add this times the cross-entropy of a human caption per image")
+    clip_norm: float = option(5.0, "clip the global gradient norm")
+    patience: int = option(3, "stop after this many epochs without a better val CIDEr")
+    val_images: int = option(0, "validate on the first N val images (0: all)")
+    seed: int = option(0, "seed for sampling and batching")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_images", "samples", "max_len"):
+            check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(self.baseline in SCST_BASELINES, "baseline", f"unknown '{self.baseline}' (greedy or mean)")
+        check(self.baseline != "mean" or self.samples >= 2, "samples", "the mean baseline needs at least 2")
+        check(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
+        check(self.ce_weight >= 0, "ce_weight", f"must be >= 0, got {self.ce_weight}")

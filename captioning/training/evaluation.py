@@ -11,7 +11,8 @@ from ..data.tensors import SplitTensors
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.model import CaptionDecoder
 from ..decoder.search import Hypothesis, StepDecoder, decode
-from ..metrics.coco import cider, score_captions
+from ..metrics.cider_d import SplitCider
+from ..metrics.coco import score_captions
 from ..metrics.quality import dangling_share, distinct_count
 from ..text.vocabulary import Vocabulary
 from .losses import caption_loss
@@ -46,21 +47,20 @@ def evaluate_split(decoder: StepDecoder, features: torch.Tensor, records: Sequen
 
 
 @torch.no_grad()
-def validate(decoder: CaptionDecoder, data: SplitTensors, vocab: Vocabulary, refs_tok: dict | None = None,
+def validate(decoder: CaptionDecoder, data: SplitTensors, vocab: Vocabulary, scorer: SplitCider | None = None,
              batch_size: int = 256, cfg: DecodeConfig | None = None) -> dict[str, float]:
-    """Teacher-forced loss and CIDEr of `cfg` decoding (default greedy) on a held-out split."""
+    """Teacher-forced loss and CIDEr of `cfg` decoding (default greedy) on a held-out split;
+    scorer (built once per run) is pycocoevalcap's CIDEr-D on that split, without Java calls."""
     decoder.eval()
+    scorer = scorer or SplitCider(data.references, vocab)
     dev = next(decoder.parameters()).device
     losses = []
     for i in range(0, len(data.tokens), batch_size):
         toks = data.tokens[i:i + batch_size].to(dev)
         losses.append(caption_loss(decoder, data.batch_features(slice(i, i + batch_size)).to(dev), toks).item())
-    captions, features = {}, data.features
-    for i in range(0, len(data), batch_size):
-        hyps = decode(decoder, features[i:i + batch_size], cfg or DecodeConfig(), vocab)
-        captions.update({data.image_ids[i + j]: h[0].text for j, h in enumerate(hyps)})
-    return {"val_loss": sum(losses) / max(len(losses), 1),
-            "val_cider": cider(data.references, captions, refs_tok),
-            "val_distinct": len(set(captions.values()))}
+    hyps = caption_features(decoder, data.features, vocab, cfg or DecodeConfig(), batch_size)
+    texts = [h[0].text for h in hyps]
+    return {"val_loss": sum(losses) / max(len(losses), 1), "val_cider": scorer([h[0].tokens for h in hyps]),
+            "val_distinct": distinct_count(texts), "val_dangling": dangling_share(texts)}
 
 

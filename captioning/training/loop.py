@@ -23,7 +23,7 @@ from ..decoder.config import DecoderConfig
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.model import CaptionDecoder
 from ..features.config import EncoderSpec
-from ..metrics.ptb import ptb_tokenize
+from ..metrics.cider_d import SplitCider
 from ..text.vocabulary import Vocabulary
 from .config import TrainConfig
 from .evaluation import validate
@@ -132,7 +132,7 @@ def fit(train: SplitTensors, val: SplitTensors, vocab: Vocabulary, model_cfg: De
     model, dtype = _wrap(decoder, device), amp_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     val = val.subset(cfg.val_images)
-    refs_tok = ptb_tokenize(val.references) if w.main else None
+    scorer = SplitCider(val.references, vocab) if w.main else None
     for epoch in range(loop["epoch"] + 1, cfg.epochs + 1):
         if epoch - loop["best_epoch"] > cfg.patience and loop["best_epoch"]:
             log.info("early stop: no better val CIDEr for %d epochs", cfg.patience)
@@ -140,7 +140,7 @@ def fit(train: SplitTensors, val: SplitTensors, vocab: Vocabulary, model_cfg: De
         start = time.time()
         record = {"epoch": epoch, **train_epoch(model, train, cfg, epoch, opt, sched, device, progress, dtype, scaler)}
         if w.main:
-            record.update(validate(decoder, val, vocab, refs_tok), seconds=time.time() - start)
+            record.update(validate(decoder, val, vocab, scorer), seconds=time.time() - start)
         record = distributed.broadcast(record)
         best = record["val_cider"] > loop["best_cider"]
         loop.update(epoch=epoch, seconds=loop["seconds"] + record["seconds"])

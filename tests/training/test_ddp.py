@@ -72,3 +72,15 @@ def test_resume_under_torchrun_continues_exactly(data, single):
     train(data, "resumed", 2, 1)
     resumed = train(data, "resumed", 2, 2, resume=True)
     assert_same_run(single, resumed)
+
+
+def test_scst_runs_under_torchrun_and_rank_0_writes(data, single):
+    argv = [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "-m", "captioning", "scst", "--init",
+            str(single / "best"), "--dataset", str(data / "split.json"), "--out", str(data / "scst"), "--cache",
+            str(data / "features.safetensors"), "--epochs", "1", "--batch-images", "8", "--samples", "2",
+            "--device", "cpu", "--quiet"]
+    env = {**os.environ, "CAPTIONING_CACHE": str(data / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [m["epoch"] for m in metrics(data / "scst")] == [0, 1]
+    assert len([line for line in done.stdout.splitlines() if line.startswith("{")]) == 1  # one summary
