@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from captioning.encoder import build_encoder
-from captioning.images import load_image
+from captioning.features.encoder import build_encoder
+from captioning.images.loading import load_image
 
 
 def _median_ms(path: Path, repeat: int, **kwargs) -> float:
