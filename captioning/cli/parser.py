@@ -74,8 +74,9 @@ def _scst_parser(sub) -> None:
 
 
 def _export_parser(sub) -> None:
-    p = sub.add_parser("export", help="package a checkpoint: default decoding chosen on val, optional fp16")
-    p.add_argument("checkpoint", metavar="CKPT_DIR")
+    p = sub.add_parser("export", help="package a checkpoint (or several, as an ensemble): default "
+                                      "decoding chosen on val, optional fp16")
+    p.add_argument("checkpoint", nargs="+", metavar="CKPT_DIR")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--beam", type=int, default=3, metavar="K", help="beam size to compare with greedy")

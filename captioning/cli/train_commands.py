@@ -13,6 +13,7 @@ from ..data.tensors import prepare_splits
 from ..decoder.checkpoint import Checkpoint
 from ..decoder.config import DecoderConfig
 from ..decoder.decode_config import DecodeConfig
+from ..decoder.ensemble import Ensemble, compatible, save_ensemble
 from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.comparison import run_comparison
 from ..lab.config import ComparisonConfig
@@ -55,16 +56,22 @@ def scst(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    """Choose the default decoding on the val split (beam only if its CIDEr is higher), then save."""
+    """Choose the default decoding on the val split (beam only if its CIDEr is higher), then save
+    the checkpoint, or several as one ensemble folder."""
     device = resolve_device(build(args, ComputeConfig).device)
-    ckpt = Checkpoint.load(args.checkpoint, device)
-    _, feats, kept = datasets.features(args, select_split(datasets.records(args), "val"), ckpt.encoder)
+    ckpts = [Checkpoint.load(p, device) for p in args.checkpoint]
+    compatible(ckpts)
+    model = ckpts[0].decoder if len(ckpts) == 1 else Ensemble([c.decoder for c in ckpts])
+    _, feats, kept = datasets.features(args, select_split(datasets.records(args), "val"), ckpts[0].encoder)
     candidates = [DecodeConfig(), DecodeConfig("beam", beam_size=args.beam)]
-    best, cider = choose_decoding(ckpt, feats, kept, candidates)
+    best, cider = choose_decoding(model, ckpts[0].vocab, feats, kept, candidates)
     print(", ".join(f"val CIDEr {k}: {v:.1f}" for k, v in cider.items()) + f" -> default decoding {best.name}")
-    ckpt.decoding = best.to_dict()
-    ckpt.scores = {**ckpt.scores, "decoding_choice": {"split": "val", "cider": cider}}
-    ckpt.save(args.out, half=args.half)
+    choice = {"decoding_choice": {"split": "val", "cider": cider}}
+    if len(ckpts) > 1:
+        save_ensemble(ckpts, args.out, best.to_dict(), choice, half=args.half)
+    else:
+        ckpts[0].decoding, ckpts[0].scores = best.to_dict(), {**ckpts[0].scores, **choice}
+        ckpts[0].save(args.out, half=args.half)
     print(f"wrote {args.out}")
     return 0
 

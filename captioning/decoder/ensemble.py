@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import Checkpoint
+from ..core.io import read_json, write_json
+from .checkpoint import FORMAT_VERSION, PRETRAINED, Checkpoint
 from .model import CaptionDecoder
+
+ENSEMBLE_FILE = "ensemble.json"
 
 
 class Ensemble(nn.Module):
@@ -54,11 +59,43 @@ def _describe(ckpt: Checkpoint) -> str:
     return f"{spec.name}{' + flip' if spec.flip else ''}, {spec.feature_dim}-d, crop {spec.preprocessing.crop}"
 
 
-def load_decoders(paths: Sequence[str | None], device: str | torch.device = "cpu"
+def ensemble_members(folder: Path) -> list[Path] | None:
+    """The member checkpoint folders of an ensemble folder (one with ensemble.json), else None."""
+    index = folder / ENSEMBLE_FILE
+    if not index.is_file():
+        return None
+    members = read_json(index, "ensemble index").get("members")
+    if not isinstance(members, list) or not members:
+        raise ValueError(f"{index}: needs a non-empty 'members' list of checkpoint folders")
+    return [folder / m for m in members]
+
+
+def save_ensemble(checkpoints: Sequence[Checkpoint], folder: str | Path, decoding: dict | None,
+                  scores: dict | None = None, half: bool = False) -> Path:
+    """Write members as member-0/, member-1/ ... and then ensemble.json (their shared default
+    decoding and scores), so a folder with an index is always complete."""
+    compatible(checkpoints)
+    folder = Path(folder)
+    names = [f"member-{i}" for i in range(len(checkpoints))]
+    for name, ckpt in zip(names, checkpoints):
+        ckpt.save(folder / name, half=half)
+    write_json(folder / ENSEMBLE_FILE, {"format_version": FORMAT_VERSION, "members": names,
+                                        "decoding": decoding, "scores": scores or {}})
+    return folder
+
+
+def load_decoders(paths: Sequence[str | Path | None] | None, device: str | torch.device = "cpu"
                   ) -> tuple[CaptionDecoder | Ensemble, Checkpoint]:
-    """Load one checkpoint (a decoder) or several (an Ensemble); also return the first checkpoint,
-    whose vocabulary, encoder and default decoding the ensemble uses."""
-    ckpts = [Checkpoint.load(p, device) for p in paths or [None]]
+    """Load one checkpoint (a decoder), or several or an ensemble folder (an Ensemble). Also return
+    the checkpoint whose vocabulary, encoder and default decoding apply: the first member's, with
+    an ensemble folder's own default decoding and scores."""
+    given = [Path(p) if p is not None else PRETRAINED for p in (paths or [None])]
+    members = [ensemble_members(g) for g in given]
+    ckpts = [Checkpoint.load(f, device) for g, m in zip(given, members) for f in (m or [g])]
     compatible(ckpts)
+    first = ckpts[0]
+    if len(given) == 1 and members[0]:  # one ensemble folder: its own defaults apply
+        index = read_json(given[0] / ENSEMBLE_FILE, "ensemble index")
+        first = replace(first, decoding=index.get("decoding"), scores=index.get("scores", {}), folder=given[0])
     model = ckpts[0].decoder if len(ckpts) == 1 else Ensemble([c.decoder for c in ckpts]).to(device)
-    return model, ckpts[0]
+    return model, first

@@ -11,10 +11,11 @@ import torch
 
 from ..data.records import ImageRecord
 from ..data.tensors import prepare_splits
-from ..decoder.checkpoint import Checkpoint
 from ..decoder.config import DecoderConfig
 from ..decoder.decode_config import DecodeConfig
+from ..decoder.search import StepDecoder
 from ..features.config import EncoderSpec
+from ..text.vocabulary import Vocabulary
 from .config import TrainConfig
 from .evaluation import evaluate_split
 from .loop import fit
@@ -36,10 +37,10 @@ def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder:
                device=device, progress=progress)
 
 
-def choose_decoding(ckpt: Checkpoint, features: torch.Tensor, val: Sequence[ImageRecord],
+def choose_decoding(decoder: StepDecoder, vocab: Vocabulary, features: torch.Tensor, val: Sequence[ImageRecord],
                     candidates: Sequence[DecodeConfig]) -> tuple[DecodeConfig, dict[str, float]]:
     """The candidate with the best val CIDEr (ties go to the earlier, cheaper one) and every score."""
-    cider = {c.name: evaluate_split(ckpt.decoder, features, val, ckpt.vocab, c, meteor=False)["scores"]["CIDEr"]
+    cider = {c.name: evaluate_split(decoder, features, val, vocab, c, meteor=False)["scores"]["CIDEr"]
              for c in candidates}
     best = max(range(len(candidates)), key=lambda i: (cider[candidates[i].name], -i))
     return candidates[best], cider

@@ -240,3 +240,26 @@ def test_train_each_cell_and_its_checkpoint_round_trips(cell, cli_run, core_one_
     tokens = torch.tensor([[1, 5, 6], [1, 7, 2]])
     again = Checkpoint.load(tmp_path / "run" / "best")
     assert torch.equal(ckpt.decoder(feats, tokens), again.decoder(feats, tokens))
+
+
+@pytest.mark.integration
+def test_export_and_evaluate_an_ensemble(cli_run, core_one_thread, tiny_checkpoint):
+    """Two members (here the same run twice) exported as one ensemble folder, with its default
+    decoding chosen on val; evaluate takes it, or repeated --checkpoint; mismatches are one line."""
+    root = cli_run["root"]
+    best = root / "run" / "best"
+    common = ["--dataset", cli_run["split"], "--cache", root / "val-cache.safetensors", "--device", "cpu", "-q"]
+    code, out, err = run_main(["export", best, best, "--out", root / "ens", "--half", *common])
+    assert code == 0, err
+    assert "-> default decoding" in out and (root / "ens" / "ensemble.json").is_file()
+    index = json.loads((root / "ens" / "ensemble.json").read_text())
+    assert index["members"] == ["member-0", "member-1"] and index["scores"]["decoding_choice"]["split"] == "val"
+    evaluate = ["evaluate", "--dataset", cli_run["split"], "--cache", root / "test-cache.safetensors",
+                "--device", "cpu", "--json", "-q"]
+    code, out, err = run_main([*evaluate, "--checkpoint", root / "ens"])
+    assert code == 0, err
+    ensemble = json.loads(out.strip().splitlines()[-1])
+    code, out, _ = run_main([*evaluate, "--checkpoint", best, "--checkpoint", best, "--beam", "1"])
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["n_images"] == ensemble["n_images"] == 20
+    code, _, err = run_main([*evaluate, "--checkpoint", best, "--checkpoint", tiny_checkpoint])
+    assert_usage_error(code, err, "cannot ensemble", "different vocabularies")

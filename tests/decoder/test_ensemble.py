@@ -9,7 +9,7 @@ import torch
 from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.config import DecoderConfig
 from captioning.decoder.decode_config import DecodeConfig
-from captioning.decoder.ensemble import Ensemble, compatible, load_decoders
+from captioning.decoder.ensemble import Ensemble, compatible, load_decoders, save_ensemble
 from captioning.decoder.model import CaptionDecoder
 from captioning.decoder.search import decode
 from captioning.features.config import EncoderSpec, Preprocessing
@@ -83,3 +83,16 @@ def test_mismatched_vocabularies_and_encoders_are_one_line_errors(tmp_path):
     with pytest.raises(ValueError, match="no such checkpoint folder"):
         load_decoders([a, other_vocab])
     compatible([Checkpoint.load(a)])  # one checkpoint is always compatible
+
+
+def test_an_ensemble_folder_loads_as_one_model_with_its_own_defaults(tmp_path):
+    a, b = Checkpoint.load(save(member(0), tmp_path / "a")), Checkpoint.load(save(member(1), tmp_path / "b"))
+    folder = save_ensemble([a, b], tmp_path / "ens", {"strategy": "beam", "beam_size": 3}, {"val_cider": 9.0}, half=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["ensemble.json", "member-0", "member-1"]
+    model, first = load_decoders([folder])
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert first.decoding == {"strategy": "beam", "beam_size": 3} and first.scores == {"val_cider": 9.0}
+    assert first.folder == folder
+    (folder / "ensemble.json").write_text('{"members": []}')
+    with pytest.raises(ValueError, match=r"ensemble\.json: needs a non-empty 'members' list"):
+        load_decoders([folder])
