@@ -28,7 +28,7 @@ from ..text.vocabulary import Vocabulary
 from .config import TrainConfig
 from .evaluation import validate
 from .losses import caption_loss
-from .state import RunFolder
+from .state import RunFolder, count_epoch
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,7 @@ def fit(train: SplitTensors, val: SplitTensors, vocab: Vocabulary, model_cfg: De
         record = {"epoch": epoch, **train_epoch(model, train, cfg, epoch, opt, sched, device, progress, dtype, scaler)}
         if w.main:
             record.update(validate(decoder, val, vocab, scorer), seconds=time.time() - start)
-        record = distributed.broadcast(record)
-        best = record["val_cider"] > loop["best_cider"]
-        loop.update(epoch=epoch, seconds=loop["seconds"] + record["seconds"])
-        if best:
-            loop.update(best_cider=record["val_cider"], best_epoch=epoch)
+        best = count_epoch(loop, record := distributed.broadcast(record))
         if w.main:
             ckpt = Checkpoint(decoder, vocab, encoder,
                               training={"stage": "cross-entropy", "config": cfg.to_dict(), "epoch": epoch},

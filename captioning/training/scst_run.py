@@ -24,7 +24,7 @@ from ..metrics.quality import dangling_share, distinct_count
 from .config import ScstConfig
 from .evaluation import caption_features
 from .scst import scst_loss
-from .state import RunFolder
+from .state import RunFolder, count_epoch
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,7 @@ def fit_scst(init: Checkpoint, train: SplitTensors, val: SplitTensors, cfg: Scst
         record = {"epoch": epoch, **scst_epoch(decoder, train, features, reward, cfg, epoch, opt, progress)}
         if w.main:
             record.update(_validate(decoder, val, vocab, scorer, decoding), seconds=time.time() - start)
-        record = distributed.broadcast(record)
-        best = record["val_cider"] > loop["best_cider"]
-        loop.update(epoch=epoch, seconds=loop["seconds"] + record["seconds"])
-        if best:
-            loop.update(best_cider=record["val_cider"], best_epoch=epoch)
+        best = count_epoch(loop, record := distributed.broadcast(record))
         if w.main:
             run.finish_epoch(save(epoch, record), record, loop, opt, best)
         log.info("scst epoch %d: reward %.3f (baseline %.3f), val CIDEr %.1f (%s), %d distinct, %.0fs", epoch,

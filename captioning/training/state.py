@@ -40,6 +40,15 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def count_epoch(loop: dict, record: dict) -> bool:
+    """Add a finished epoch's record to the loop counters; True when its val CIDEr is the best yet."""
+    best = record["val_cider"] > loop["best_cider"]
+    loop.update(epoch=record["epoch"], seconds=loop["seconds"] + record["seconds"])
+    if best:
+        loop.update(best_cider=record["val_cider"], best_epoch=record["epoch"])
+    return best
+
+
 class RunFolder:
     """One training run on disk: best/ and latest/ checkpoints, the trainer state beside latest/,
     and metrics.jsonl with one record per finished epoch. Shared by every training stage."""

@@ -16,16 +16,8 @@ from captioning.data.coco import load_coco
 from captioning.data.split import make_split
 from captioning.metrics.cider_d import CiderD, ngram_counts, ptb_word_map
 from captioning.metrics.ptb import ptb_tokenize
+from tests.metrics.refs import REFS
 from tests.shared import shared_coco
-
-REFS = {
-    "dog": ["a brown dog runs across the green grass", "a dog running on a lawn",
-            "the brown dog is running outside"],
-    "bus": ["a red double decker bus on a city street", "a red bus drives down the road",
-            "a double decker bus in the city"],
-    "pizza": ["a pizza with cheese and tomatoes on a plate", "a cheese pizza sitting on a white plate",
-              "a plate holding a small pizza"],
-}
 
 
 def _pycoco(refs, cands):

@@ -1,27 +1,12 @@
 """COCO caption metrics on hand-made captions: keys, x100 scale, per-image rows, errors, table."""
 
-from pathlib import Path
 
 import pytest
-import torch
 
-from captioning.data.records import ImageRecord
-from captioning.decoder.config import DecoderConfig
-from captioning.decoder.decode_config import DecodeConfig
-from captioning.decoder.model import CaptionDecoder
 from captioning.metrics.coco import METRICS, cider, format_table, score_captions
 from captioning.metrics.ptb import ptb_tokenize
-from captioning.text.vocabulary import Vocabulary
-from captioning.training.evaluation import caption_features, evaluate_split
+from tests.metrics.refs import REFS
 
-REFS = {
-    "dog": ["a brown dog runs across the green grass", "a dog running on a lawn",
-            "the brown dog is running outside"],
-    "bus": ["a red double decker bus on a city street", "a red bus drives down the road",
-            "a double decker bus in the city"],
-    "pizza": ["a pizza with cheese and tomatoes on a plate", "a cheese pizza sitting on a white plate",
-              "a plate holding a small pizza"],
-}
 PERFECT = {k: v[0] for k, v in REFS.items()}
 WRONG = {"dog": "a plate of food on a table", "bus": "two cats sleep on a sofa", "pizza": "a man rides a horse"}
 
@@ -86,22 +71,3 @@ def test_format_table_lists_every_metric_and_row(perfect):
     assert f"{overall['CIDEr']:.1f}" in lines[1] and lines[1].rstrip().endswith("3")
     no_meteor = format_table({"x": {"BLEU-4": 12.345}})
     assert "METEOR" not in no_meteor and "12.3" in no_meteor
-
-
-def test_evaluate_split_with_a_tiny_decoder(core_one_thread):
-    torch.manual_seed(0)
-    vocab = Vocabulary(["a", "dog", "bus", "pizza", "red", "on"])
-    dec = CaptionDecoder(DecoderConfig(vocab_size=len(vocab), feature_dim=6, embed_dim=4, hidden_dim=8))
-    records = [ImageRecord(Path(f"/img/{k}.jpg"), "test", refs, k) for k, refs in REFS.items()]
-    feats = torch.randn(3, 6)
-    hyps = caption_features(dec, feats, vocab, DecodeConfig(max_len=5), batch_size=2)
-    assert len(hyps) == 3 and all(len(h) == 1 for h in hyps)
-    out = evaluate_split(dec, feats, records, vocab, DecodeConfig(max_len=5), meteor=False)
-    scores = out["scores"]
-    assert set(scores) == {m for m in METRICS if m != "METEOR"} | {"distinct_captions", "dangling_share", "n_images"}
-    assert scores["n_images"] == 3 and 1 <= scores["distinct_captions"] <= 3
-    assert [r["image_id"] for r in out["images"]] == list(REFS)
-    row = out["images"][0]
-    assert row["caption"] == hyps[0][0].text and row["references"] == REFS["dog"]
-    assert row["logprob"] == pytest.approx(hyps[0][0].logprob)
-    assert set(row["scores"]) == set(scores) - {"distinct_captions", "dangling_share", "n_images"}
