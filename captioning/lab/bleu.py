@@ -36,7 +36,8 @@ STEPS = (
      "coco-caption's scorer, same formula as step 4 (closest reference length, ties to the "
      "shorter): equal to about 1e-6 points, except that nltk counts one n-gram (max(1, 0)) in the "
      "denominator for a caption shorter than n words where coco-caption counts none (nltk lower), "
-     "and gives 0 where no n-gram of some order matches at all (coco-caption: a tiny positive)."),
+     "and where no n-gram of some order matches at all nltk scores about 1e-75 (effectively 0), "
+     "coco-caption a small positive number from its 1e-15 guard."),
 )
 
 

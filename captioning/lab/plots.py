@@ -46,7 +46,7 @@ def _heatmap(fig: Figure, ax: Any, cax: Any, name: str, m: np.ndarray, idx: np.n
     h, n = m.shape[1], len(idx)
     if units == "variance":
         shown = f"the {n} most varying of {h} units, most varying at the bottom"
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.yaxis.set_major_formatter(FuncFormatter(
             lambda v, _: str(idx[round(v)]) if 0 <= round(v) < n else ""))
     else:
@@ -55,12 +55,15 @@ def _heatmap(fig: Figure, ax: Any, cax: Any, name: str, m: np.ndarray, idx: np.n
     ax.set(ylabel="unit", title=f"{label} ({shown})")
 
 
-def _draw_events(ax: Any, events: Sequence[tuple[int, str]]) -> None:
-    """A dotted vertical line and a short label at the top for each (word position, label)."""
+def _draw_events(ax: Any, events: Sequence[tuple[int, str]], steps: int) -> None:
+    """A dotted vertical line and a short label at the top for each (word position, label); labels
+    in the right half sit left of their line, so none runs off the axes."""
     for pos, label in events:
+        left = pos > (steps - 1) / 2
         ax.axvline(pos, color="0.35", ls=":", lw=1.2, zorder=0)
         ax.annotate(str(label), xy=(pos, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, -3), textcoords="offset points", ha="left", va="top",
+                    xytext=(-3 if left else 3, -3), textcoords="offset points",
+                    ha="right" if left else "left", va="top",
                     fontsize=7.5, color="0.2", parse_math=False,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
 
@@ -103,7 +106,7 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *, max_units: in
     if norm is not None:
         axes[-1].plot(x, norm[:, 0] if norm.shape[1] == 1 else np.linalg.norm(norm, axis=1), "k--.")
         axes[-1].set(ylabel="‖c_t‖", title="cell-state norm")
-    _draw_events(axes[len(mats)] if mats else axes[-1], events or ())
+    _draw_events(axes[len(mats)] if mats else axes[-1], events or (), steps)
     for ax in axes:
         ax.title.set(fontsize=10, ha="left", x=0)
         if ax.lines:
