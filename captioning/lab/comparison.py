@@ -25,7 +25,7 @@ from ..training.evaluation import evaluate_split
 from ..training.loop import fit
 from ..training.state import read_metrics
 from .config import ComparisonConfig
-from .gradients import decoder_gradient_flow
+from .gradients import decoder_gradient_flow, recurrence_stats
 from .plots import plot_comparison, plot_gradient_flow
 from .report import markdown_table, render_markdown, settings_text, summarize
 
@@ -62,30 +62,42 @@ def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], e
             for cell in cmp.cells for seed in range(cmp.seeds)]
     table = summarize(runs)
     split = prepared[1]
-    flow = measure_flow(list(cmp.cells), split["test"], model, work)
+    flow, recurrence = measure_flow(list(cmp.cells), split["test"], model, work)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "cells.json", {"runs": runs, "summary": table, "gradient_flow": flow})
+    write_json(out / "cells.json", {"command": command, "runs": runs, "summary": table, "gradient_flow": flow,
+                                    "recurrence": recurrence})
     save_figure(plot_comparison(runs, table), out / "cells.png")
-    save_figure(plot_gradient_flow(flow, title="‖∂h_t/∂h_0‖ on real captions"), out / "gradient_flow.png")
+    save_figure(plot_gradient_flow(flow, title="Gradient flow on real captions"), out / "gradient_flow.png")
     minutes = sum(r.get("wall_seconds", r["train_seconds"]) for r in runs) / 60
-    text = render_markdown(table, flow, settings_text(encoder, model, train, cmp), command, minutes, train.epochs)
+    text = render_markdown(table, flow, settings_text(encoder, model, train, cmp), command, minutes, train.epochs,
+                           recurrence, model.forget_bias)
     atomic_write_text(out / "cells.md", text)
     log.info("%s", markdown_table(table))
     return table
 
 
-def measure_flow(cells: list[str], test: SplitTensors, model: DecoderConfig, work: Path,
-                 n: int = 64, length: int = 16) -> dict[str, list[float]]:
-    """Gradient flow of freshly initialized decoders (and trained seed-0 ones) on test captions."""
+def _probe_captions(test: SplitTensors, n: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, tokens) of up to n test captions with at least `length` tokens, cut there."""
     long = (test.tokens != 0).sum(1) >= length
-    tokens = test.tokens[long][:n, :length]
-    feats = test.features[test.owner[long][:n]]
-    flow = {}
+    return test.batch_features(long.nonzero().view(-1)[:n]), test.tokens[long][:n, :length]
+
+
+def measure_flow(cells: list[str], test: SplitTensors, model: DecoderConfig, work: Path,
+                 n: int = 64, length: int = 16) -> tuple[dict[str, list[float]], dict[str, dict]]:
+    """Gradient flow of freshly initialized decoders and of the trained seed-0 ones on test captions:
+    ‖∂h_t/∂h_0‖ per cell, ‖∂c_t/∂c_0‖ ("cell ∂c") where there is a cell state; and the trained
+    decoders' recurrence_stats (what sets their decay)."""
+    feats, tokens = _probe_captions(test, n, length)
+    flow, recurrence = {}, {}
     for cell in cells:
         torch.manual_seed(0)
-        fresh = CaptionDecoder(model.replace(cell=cell))
-        flow[cell] = decoder_gradient_flow(fresh, feats, tokens).tolist()
+        decoders = {cell: CaptionDecoder(model.replace(cell=cell))}
         trained = work / f"{cell}-seed0" / "best"
         if trained.is_dir():
-            flow[f"{cell} (trained)"] = decoder_gradient_flow(Checkpoint.load(trained).decoder, feats, tokens).tolist()
-    return flow
+            decoders[f"{cell} (trained)"] = Checkpoint.load(trained).decoder
+            recurrence[cell] = recurrence_stats(decoders[f"{cell} (trained)"], feats, tokens)
+        for name, decoder in decoders.items():
+            flow[name] = decoder_gradient_flow(decoder, feats, tokens).tolist()
+            if decoder.rnn.has_cell_state:
+                flow[f"{name} ∂c"] = decoder_gradient_flow(decoder, feats, tokens, source="c", target="c").tolist()
+    return flow, recurrence

@@ -1,5 +1,6 @@
 """The cell comparison's summary table and its discussion, on fake run results."""
 
+import json
 import statistics
 
 import pytest
@@ -17,7 +18,7 @@ def fake_run(cell, seed, cider, params, seconds=60.0, epochs=6, best=4):
 
 RUNS = [
     fake_run("lstm", 0, 60.0, 4_000_000, seconds=120, best=5),
-    fake_run("lstm", 1, 62.0, 4_000_000, seconds=126, best=6),
+    fake_run("lstm", 1, 62.0, 4_000_000, seconds=147, epochs=7, best=6),
     fake_run("lstm", 2, 64.0, 4_000_000, seconds=132, best=4),
     fake_run("gru", 0, 50.0, 3_000_000, seconds=90, epochs=5, best=3),
     fake_run("gru", 1, 52.0, 3_000_000, seconds=92, epochs=5, best=3),
@@ -45,40 +46,71 @@ def test_summarize_means_and_stds():
 def test_markdown_table():
     md = _markdown_table(summarize(RUNS))
     lines = md.splitlines()
-    assert lines[0] == ("| cell | CIDEr | BLEU-4 | METEOR | ROUGE-L | parameters | s/epoch | "
-                        "epochs to best val CIDEr |")
-    assert lines[1] == "|---|---|---|---|---|---|---|---|"
-    assert len(lines) == 5 and all(line.count("|") == 9 for line in lines)
-    assert lines[2] == "| lstm | 62.0 ± 2.0 | 15.5 ± 0.5 | 21.0 ± 1.0 | 45.0 ± 0.0 | 4,000,000 | 21 | 5.0 ± 1.0 |"
+    assert lines[0] == "| cell | CIDEr | BLEU-4 | METEOR | ROUGE-L | parameters | s/epoch | best epoch | epochs run |"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
+    assert len(lines) == 5 and all(line.count("|") == 10 for line in lines)
+    assert lines[2] == ("| lstm | 62.0 ± 2.0 | 15.5 ± 0.5 | 21.0 ± 1.0 | 45.0 ± 0.0 | 4,000,000 | 21 | 5.0 ± 1.0 | "
+                        "6.3 ± 0.6 |")
     assert lines[3].startswith("| gru | 51.0 ± 1.4 |") and "3,000,000" in lines[3]
     assert lines[4].startswith("| rnn | 30.0 ± 0.0 |")
 
 
 def test_verdict_judges_against_seed_noise():
     table = summarize(RUNS)
-    assert _verdict("lstm", "gru", table) == "lstm beats gru on CIDEr (62.0 vs 51.0)"
-    assert _verdict("gru", "lstm", table) == "lstm beats gru on CIDEr (62.0 vs 51.0)"
+    assert _verdict("lstm", "gru", table) == "lstm beats gru on CIDEr (62.0 ± 2.0 vs 51.0 ± 1.4)"
+    assert _verdict("gru", "lstm", table) == _verdict("lstm", "gru", table)
     close = summarize([fake_run("a", 0, 50.0, 1), fake_run("a", 1, 54.0, 1),
-                       fake_run("b", 0, 51.0, 1), fake_run("b", 1, 53.0, 1)])
-    assert "within seed noise" in _verdict("a", "b", close)
+                       fake_run("b", 0, 51.0, 1), fake_run("b", 1, 57.0, 1)])
+    assert "within seed noise" in _verdict("a", "b", close)  # 2 points apart, stds 2.8 and 4.2
 
 
-def test_discussion_covers_the_three_gates_with_the_numbers():
-    text = discussion(summarize(RUNS), FLOW)
-    lower = text.lower()
-    for phrase in ("reset gate", "update gate", "output gate"):
-        assert phrase in lower
-    assert "lstm beats gru on CIDEr (62.0 vs 51.0)" in text
-    assert "0.75× the LSTM's parameters" in text          # 3M / 4M
-    assert "18 s/epoch vs the LSTM's 21 s/epoch" in text   # gru: 18.0 and 18.4 s per epoch
-    assert "3.0 vs 5.0 epochs" in text
-    assert "lstm beats rnn on CIDEr (62.0 vs 30.0)" in text
+def test_discussion_states_the_numbers_and_no_more():
+    table = summarize(RUNS)
+    text = discussion(table, FLOW, epochs=6)
+    assert "lstm beats rnn on CIDEr (62.0 ± 2.0 vs 30.0 ± 0.0)" in text
+    assert "lstm beats gru on CIDEr" in text and "0.75× the LSTM's parameters" in text
+    assert "cannot say which one matters" in text  # no single gate is credited with the gap
     assert "4.00e-03" in text and "7.00e-01" in text and "After 3 words" in text
-    assert "cifg beats" not in text and "cifg and lstm" not in text  # no cifg runs, no cifg verdict
+    assert "lstm 21, gru 18, rnn 10" in text and "noise" in text
+    assert "GRU's update gate z" in text and "CIFG's input gate, as -1" in text
+    assert "**Converged.**" in text and "cifg" not in text.split("The one setting")[0].lower()
+
+
+def test_unconverged_runs_get_a_caveat_and_trained_flow_is_explained():
+    late = summarize([*RUNS, fake_run("cifg", 0, 61.0, 3_500_000, epochs=6, best=6)])
+    text = discussion(late, {**FLOW, "rnn (trained)": [0.9, 0.9, 0.9], "lstm (trained)": [0.8, 0.6, 0.5]},
+                      epochs=6, recurrence={"lstm": {"keep": 0.83}, "rnn": {"tanh_slope": 0.9,
+                                                                            "weight_hh_norm": 1.1, "gain": 0.99}})
+    assert "**Caveat: not converged.** Some runs of cifg had" in text
+    assert "cifg and lstm are within seed noise" in text
+    assert "forget gates average 0.83" in text and "is 0.99" in text
 
 
 def test_discussion_only_states_what_was_measured():
     only = summarize([r for r in RUNS if r["cell"] == "lstm"])
-    assert discussion(only, {}) == ""
-    with_cifg = summarize([*RUNS, fake_run("cifg", 0, 61.0, 3_500_000)])
-    assert "cifg and lstm are within seed noise" in discussion(with_cifg, {})
+    text = discussion(only, {})
+    assert "beats" not in text and "Gradient flow" not in text
+
+
+@pytest.mark.integration
+def test_compare_cells_writes_its_results_with_the_command_that_made_them(core_coco_features, core_prefill_cache,
+                                                                           tmp_path, core_one_thread):
+    from captioning.cli.main import main
+    from captioning.data.karpathy import read_karpathy, write_karpathy
+
+    _, kept = core_coco_features
+    by = {s: [r for r in kept if r.split == s] for s in ("train", "val", "test")}
+    split = write_karpathy(by["train"][:40] + by["val"][:10] + by["test"][:20], tmp_path / "split.json")
+    cache = core_prefill_cache(tmp_path / "cache.safetensors", [r.path for r in read_karpathy(split)])
+    argv = ["compare-cells", "--cells", "lstm", "rnn", "--seeds", "1", "--epochs", "2", "--embed-dim", "8",
+            "--hidden-dim", "8", "--min-count", "2", "--dataset", str(split), "--cache", str(cache),
+            "--out", str(tmp_path / "results"), "--work", str(tmp_path / "work"), "--device", "cpu", "--quiet"]
+    assert main(argv) == 0
+    md = (tmp_path / "results" / "cells.md").read_text()
+    assert f"```\ncaptioning {' '.join(argv)}\n```" in md
+    results = json.loads((tmp_path / "results" / "cells.json").read_text())
+    assert [(r["cell"], r["seed"]) for r in results["runs"]] == [("lstm", 0), ("rnn", 0)]
+    assert {"lstm", "lstm ∂c", "lstm (trained)", "lstm (trained) ∂c", "rnn", "rnn (trained)"} == set(results["gradient_flow"])
+    assert results["recurrence"]["lstm"]["keep_gate"] == "forget" and "gain" in results["recurrence"]["rnn"]
+    assert {p.name for p in (tmp_path / "results").iterdir()} == {"cells.md", "cells.json", "cells.png", "gradient_flow.png"}
+    assert main(argv) == 0  # finished runs are reused, not retrained
