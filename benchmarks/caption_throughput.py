@@ -153,6 +153,7 @@ def one_round(args) -> dict:
     r = {f"{phase}_{rt}": run_phase(phase, args, rt) for phase in ("encoder", "e2e", "naive") for rt in RUNTIMES}
     r["e2e_auto"] = run_phase("e2e", args, "auto")
     r["decode"], r["profile"] = run_phase("decode", args), run_phase("profile", args)
+    r["extract_cpu"] = run_phase("extract", args, "auto")
     r["encoder_torch_untuned"] = run_phase("encoder", args, "torch", env={"CAPTIONING_TUNE_MALLOC": "0"})
     eager = r["encoder_torch"]["images_per_s"]
     r["ratios"] = {f"e2e_{rt}_over_eager_encoder": r[f"e2e_{rt}"]["images_per_s"] / eager for rt in (*RUNTIMES, "auto")}
@@ -225,6 +226,7 @@ def report(args, rounds: list[dict], cuda: dict | None, diffs: list[dict]) -> No
           f"({d['beam3_rows_per_image']:.1f} vs {d['greedy_rows_per_image']:.1f} rows/image)")
     print(f"  profile: start-up {p['startup_seconds']:.2f} s, JPEG decode + crop {p['jpeg_ms_per_image']:.2f} ms/image "
           f"(one core); peak RSS end to end {med['e2e_auto']['peak_rss_mb']:.0f} MB (+ {med['e2e_auto']['peak_worker_rss_mb']:.0f} MB worker)")
+    print(f"  feature extraction (auto runtime, no cache): {span('extract_cpu', 'images_per_s', '.1f')} img/s")
     for k, v in (cuda or {}).items():
         print(f"  {k}: {v['images_per_s']:.1f} img/s")
     print(f"  captions that differ, torch vs onnx: {len(diffs)} of {med['e2e_torch']['images']:.0f}")

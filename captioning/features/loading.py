@@ -5,6 +5,7 @@ benchmarks/README.md) and torch on CUDA."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from .encoder import Encoder, build_encoder
 from .onnx import OnnxEncoder, onnx_available, onnx_encoder
 
 AnyEncoder = Encoder | OnnxEncoder
+log = logging.getLogger(__name__)
 
 
 def resolve_runtime(runtime: str, device: torch.device) -> str:
@@ -36,7 +38,12 @@ def load_encoder(name: str = DEFAULT_ENCODER, weights: str | Path | None = None,
     """The named pretrained encoder on device, run by torch or ONNX Runtime (see resolve_runtime)."""
     device = torch.device(device)
     if resolve_runtime(runtime, device) == "onnx":
-        return onnx_encoder(name, weights, flip)
+        try:
+            return onnx_encoder(name, weights, flip)
+        except OSError as exc:  # e.g. no writable cache for the export
+            if runtime != "auto":
+                raise
+            log.warning("ONNX Runtime encoder unavailable (%s); using torch", exc)
     encoder = build_encoder(name, weights, device, flip)
     if amp and device.type == "cuda":
         encoder.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
