@@ -34,19 +34,21 @@ log = logging.getLogger(__name__)
 
 def train_cell(cell: str, seed: int, prepared: tuple, encoder: EncoderSpec, model: DecoderConfig,
                train: TrainConfig, work: Path, device: torch.device, progress: bool) -> dict:
-    """One cell and seed: train (or reuse the finished run), score its best checkpoint on test."""
+    """One cell and seed: train (reuse a finished run, continue an interrupted one), score its best
+    checkpoint on test."""
     vocab, split, recs = prepared
     run_dir = work / f"{cell}-seed{seed}"
     done = run_dir / "result.json"
     if done.is_file():
         return read_json(done)
     log.info("== %s, seed %d", cell, seed)
-    start = time.time()
     summary = fit(split["train"], split["val"], vocab, model.replace(cell=cell), train.replace(seed=seed),
-                  encoder, run_dir, device=device, progress=progress)
+                  encoder, run_dir, resume=True, device=device, progress=progress)  # an interrupted run continues
+    start = time.time()
     best = Checkpoint.load(run_dir / "best", device)
     test = evaluate_split(best.decoder, split["test"].features, recs["test"], vocab)["scores"]
-    result = {"cell": cell, "seed": seed, **summary, "wall_seconds": time.time() - start, "test": test,
+    wall = summary["train_seconds"] + time.time() - start  # every epoch's time (kept across a resume) + scoring
+    result = {"cell": cell, "seed": seed, **summary, "wall_seconds": wall, "test": test,
               "val_curve": [r["val_cider"] for r in read_metrics(run_dir)]}
     write_json(done, result)
     return result
