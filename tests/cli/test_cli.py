@@ -263,3 +263,23 @@ def test_export_and_evaluate_an_ensemble(cli_run, core_one_thread, tiny_checkpoi
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["n_images"] == ensemble["n_images"] == 20
     code, _, err = run_main([*evaluate, "--checkpoint", best, "--checkpoint", tiny_checkpoint])
     assert_usage_error(code, err, "cannot ensemble", "different vocabularies")
+
+
+@pytest.mark.integration
+def test_scst_fine_tunes_a_trained_run_and_resumes(cli_run, core_one_thread):
+    root = cli_run["root"]
+    argv = ["scst", "--init", root / "run" / "best", "--out", root / "scst", "--dataset", cli_run["split"],
+            "--cache", root / "train-cache.safetensors", "--epochs", 1, "--batch-images", 16, "--samples", 2,
+            "--device", "cpu", "-q"]
+    code, out, err = run_main(argv)
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["epochs_run"] == 1
+    metrics = [json.loads(line) for line in (root / "scst" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [0, 1] and {"train_reward", "train_baseline", "val_cider"} <= set(metrics[1])
+    code, out, _ = run_main([*argv, "--resume"])
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["epochs_run"] == 1  # nothing left to do
+
+
+def test_scst_needs_an_existing_checkpoint(tmp_path):
+    code, _, err = run_main(["scst", "--init", tmp_path / "nope", "--out", tmp_path / "o", "--device", "cpu"])
+    assert_usage_error(code, err, "nope", "no such checkpoint folder")
