@@ -9,9 +9,9 @@ import importlib
 import logging
 import sys
 
-from ..core import distributed
 from ..core.config import ConfigError
 from ..core.runtime import tune
+from ..core.world import world
 from .options import FLAGS
 from .parser import build_parser
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("captioning")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO if distributed.world().main else logging.WARNING)
+    logger.setLevel(logging.INFO if world().main else logging.WARNING)
     try:
         module = importlib.import_module(f".{COMMANDS[args.command]}", __package__)
         return module.run(args, argv if argv is not None else sys.argv[1:])
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         logger.removeHandler(handler)
-        distributed.shutdown()
+        if "torch.distributed" in sys.modules:  # leave a torchrun process group cleanly
+            importlib.import_module("..core.distributed", __package__).shutdown()
 
 
 if __name__ == "__main__":

@@ -52,10 +52,11 @@ def shared_records(coco: str | Path, sizes: Mapping[str, int] | None = None) -> 
 
 
 def workbench(coco: str | Path, sizes: Mapping[str, int] | None = None, cache_dir: str | Path | None = None,
-              checkpoint: str | Path | None = None) -> Workbench:
-    """Load a checkpoint (default: the shipped model), its encoder and the split's features."""
+              checkpoint: str | Path | None = None, runtime: str = "auto") -> Workbench:
+    """Load a checkpoint (default: the shipped model), its encoder and the split's features;
+    runtime="torch" gives an encoder that can also name ImageNet classes (encoder.classify)."""
     decoder, ckpt = load_decoders([checkpoint])
-    encoder = encoder_for(ckpt.encoder)
+    encoder = encoder_for(ckpt.encoder, runtime=runtime)
     records = shared_records(coco, sizes)
     cache = cache_path_for(encoder.spec, [r.path for r in records], cache_dir) if cache_dir else None
     features, kept, _ = record_features(records, encoder, cache, progress=False)

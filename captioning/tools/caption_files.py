@@ -7,6 +7,7 @@ produced (see outputs.py), so a rerun with the same output file skips what is al
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import warnings
@@ -31,6 +32,7 @@ from .job import GRID_MAX, CaptionJob
 from .outputs import CaptionWriter
 
 _OVERLAY_SIDE, _THUMB_SIDE = 1024, 320
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,10 +45,10 @@ class CaptionSummary:
     output: Path | None = None
 
 
-def _say(message: str, file=None) -> None:
-    """One line on stderr (or file) without breaking the progress bar."""
-    tqdm.write(message, file=file or sys.stderr)
-    (file or sys.stderr).flush()
+def _echo(message: str) -> None:
+    """One "path<TAB>caption" line on stdout without breaking the progress bar."""
+    tqdm.write(message, file=sys.stdout)
+    sys.stdout.flush()
 
 
 def _record(path: str, hyps: Sequence[Hypothesis], n_best: int) -> dict:
@@ -90,7 +92,7 @@ def _load_small(path: Path, side: int):
     try:
         image = load_image(path)
     except ImageError as exc:
-        _say(f"no overlay for {exc}")
+        log.warning("no overlay for %s", exc)
         return None
     image.thumbnail((side, side))
     return image
@@ -117,7 +119,7 @@ def _save_overlay(path: Path, target: Path, hyps: Sequence[Hypothesis], n_best: 
 
 def _save_grid(grid: str | Path, cells: list) -> None:
     if not cells:
-        _say(f"no grid written to {grid}: nothing was captioned")
+        log.warning("no grid written to %s: nothing was captioned", grid)
         return
     images, captions, titles = zip(*cells)
     with _drawing():
@@ -141,7 +143,7 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
     paths, problems = discover_images(inputs)
     paths = [p for p in paths if not _is_ours(p, job.overlay, job.grid)]
     for problem in problems:
-        _say(f"skipped {problem}")
+        log.warning("skipped %s", problem)
     run.summary.skipped = len(problems)
     if not paths:
         raise ValueError("no images to caption in " + " ".join(printable(str(i)) for i in inputs))
@@ -158,7 +160,7 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
         if run.writer:
             run.writer.close()
     resumed = f", resumed {run.summary.resumed} (already in {job.output})" if job.output is not None else ""
-    _say(f"captioned {run.summary.captioned} images, skipped {run.summary.skipped}{resumed}")
+    log.info("captioned %d images, skipped %d%s", run.summary.captioned, run.summary.skipped, resumed)
     return run.summary
 
 
@@ -191,7 +193,7 @@ class _Run:
                     indices, x = indices[:room], x[:room]
                     bad = [(i, e) for i, e in bad if i < indices[-1]]
                 for _, error in bad:
-                    _say(f"skipped {error}")
+                    log.warning("skipped %s", error)
                 self.summary.skipped += len(bad)
                 if x is not None:
                     self._batch([todo[i] for i in indices], x)
@@ -212,7 +214,7 @@ class _Run:
     def _show(self, path: Path, hyps: Sequence[Hypothesis]) -> None:
         """Print and draw one captioned image."""
         if self.echo:
-            _say(f"{printable(str(path))}\t{hyps[0].text}", file=sys.stdout)
+            _echo(f"{printable(str(path))}\t{hyps[0].text}")
         if self.job.overlay is not None:
             _save_overlay(path, Path(self.job.overlay) / self.names[str(path)], hyps, self.cfg.n_best)
         if self.job.grid is not None and len(self.cells) < GRID_MAX:
