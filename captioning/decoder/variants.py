@@ -12,7 +12,8 @@ from .cells import Cell, State
 class _HandCell(Cell):
     """Hand-written LSTM variants: weight_ih [nH, I], weight_hh [nH, H], one bias [nH].
 
-    forward projects the whole input sequence with one matmul, then loops the recurrence.
+    forward projects the whole input sequence with one matmul, then loops the recurrence (CIFG
+    overrides it with the fused LSTM kernel).
     """
 
     num_chunks = 4
@@ -88,6 +89,26 @@ class CIFG(_HandCell):
 
     def _init_forget_bias(self, value: float) -> None:
         self.bias[: self.hidden_size].fill_(-value)
+
+    def _lstm_weights(self) -> tuple[Tensor, ...]:
+        """The same cell as an LSTM's (i, f, g, o) weights: the forget rows are the input rows
+        negated, since σ(−a) = 1 − σ(a). PyTorch's fused LSTM kernels then compute CIFG exactly
+        (up to rounding), about twice as fast as the Python loop; autograd sums both uses."""
+        H = self.hidden_size
+
+        def four(w: Tensor) -> Tensor:
+            return torch.cat([w[:H], -w[:H], w[H:]])
+
+        return four(self.weight_ih), four(self.weight_hh), four(self.bias), self.bias.new_zeros(4 * H)
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        h, c = torch.lstm_cell(x, state, *self._lstm_weights())
+        return h, (h, c)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        hx = tuple(s.unsqueeze(0).contiguous() for s in state)
+        out, h, c = torch.lstm(x, hx, self._lstm_weights(), True, 1, 0.0, torch.is_grad_enabled(), False, True)
+        return out, (h[0], c[0])
 
     def _recur(self, xp: Tensor, state: State) -> tuple[Tensor, State, dict[str, Tensor]]:
         h, c = state

@@ -244,8 +244,9 @@ def _peak_rss_mb(images: list[Path], tmp_path: Path) -> float:
 
 @pytest.mark.integration
 def test_memory_stays_flat_as_images_grow(core_shared_coco, tmp_path):
-    """Nothing per image is kept beyond its output line: 640 images peak within 60 MB of 64.
-    (Keeping each image's uint8 crop alone would add 90 MB.)"""
+    """Nothing per image is kept beyond its output line: going from 320 to 640 images adds
+    under 35 MB to the peak (keeping each image's uint8 crop alone would add 46 MB). The first
+    few hundred images still warm up allocator arenas, so the smaller run is not tiny."""
     images = sorted((core_shared_coco / "images").glob("*.jpg"))[:640]
-    small, big = _peak_rss_mb(images[:64], tmp_path), _peak_rss_mb(images, tmp_path)
-    assert big - small < 60, f"peak RSS {small:.0f} MB for 64 images, {big:.0f} MB for 640"
+    small, big = _peak_rss_mb(images[:320], tmp_path), _peak_rss_mb(images, tmp_path)
+    assert big - small < 35, f"peak RSS {small:.0f} MB for 320 images, {big:.0f} MB for 640"
