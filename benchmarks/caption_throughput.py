@@ -45,7 +45,7 @@ def phase_encoder(args) -> dict:
     from captioning.images.loading import load_image
 
     enc = load_encoder(runtime=args.runtime)
-    paths, timed = _images(args), 0.0
+    paths, timed = _images(args)[: args.sample or None], 0.0
     for i in range(0, len(paths), 256):
         chunk = torch.stack([enc.pixels(load_image(p)) for p in paths[i:i + 256]])
         for j in range(0, len(chunk), args.batch_size):
@@ -131,7 +131,7 @@ def phase_extract(args) -> dict:
     from captioning.features.loading import load_encoder
 
     enc = load_encoder(device=args.device, runtime=args.runtime, amp="--amp" in args.extra)
-    paths = _images(args)
+    paths = _images(args)[: args.sample or None]
     start = time.perf_counter()
     extract_features(enc, paths, args.batch_size, progress=False)
     seconds = time.perf_counter() - start
@@ -141,7 +141,7 @@ def phase_extract(args) -> dict:
 def run_phase(name: str, args, runtime: str = "auto", device: str = "cpu", extra: tuple = (),
               env: dict | None = None) -> dict:
     cmd = [sys.executable, __file__, "--phase", name, "--images", args.images, "--limit", str(args.limit),
-           "--naive", str(args.naive), "--batch-size", str(args.batch_size), "--runtime", runtime,
+           "--naive", str(args.naive), "--sample", str(args.sample), "--batch-size", str(args.batch_size), "--runtime", runtime,
            "--device", device, "--out", args.out, *(f"--extra={e}" for e in extra)]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
@@ -185,6 +185,8 @@ def main() -> None:
     ap.add_argument("--images", default=str(shared.resolve()))
     ap.add_argument("--limit", type=int, default=0, help="use the first N images (0: all)")
     ap.add_argument("--naive", type=int, default=300, help="images for the naive loop")
+    ap.add_argument("--sample", type=int, default=1000, help="images for encoder-only and extraction, whose "
+                    "speed does not depend on which images (every crop has the same size; 0: all)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3, help="rounds of all phases; medians are reported")
     ap.add_argument("--json", metavar="FILE", help="also write every round as JSON")
@@ -226,7 +228,8 @@ def report(args, rounds: list[dict], cuda: dict | None, diffs: list[dict]) -> No
           f"({d['beam3_rows_per_image']:.1f} vs {d['greedy_rows_per_image']:.1f} rows/image)")
     print(f"  profile: start-up {p['startup_seconds']:.2f} s, JPEG decode + crop {p['jpeg_ms_per_image']:.2f} ms/image "
           f"(one core); peak RSS end to end {med['e2e_auto']['peak_rss_mb']:.0f} MB (+ {med['e2e_auto']['peak_worker_rss_mb']:.0f} MB worker)")
-    print(f"  feature extraction (auto runtime, no cache): {span('extract_cpu', 'images_per_s', '.1f')} img/s")
+    print(f"  feature extraction (auto runtime, no cache, {med['extract_cpu']['images']:.0f} images): "
+          f"{span('extract_cpu', 'images_per_s', '.1f')} img/s; encoder-only timed on {med['encoder_torch']['images']:.0f} images")
     for k, v in (cuda or {}).items():
         print(f"  {k}: {v['images_per_s']:.1f} img/s")
     print(f"  captions that differ, torch vs onnx: {len(diffs)} of {med['e2e_torch']['images']:.0f}")

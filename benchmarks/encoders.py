@@ -25,13 +25,14 @@ def phase(args) -> dict:
     import torch
 
     from captioning.decoder.checkpoint import Checkpoint
+    from captioning.decoder.ensemble import load_decoders
     from captioning.decoder.model import CaptionDecoder
     from captioning.features.loading import load_encoder
     from captioning.images.discovery import discover_images
     from captioning.images.loading import load_image
     from captioning.text.vocabulary import Vocabulary
 
-    shipped = Checkpoint.load()
+    shipped = load_decoders(None)[1]  # one member's decoder size and decoding
     enc = load_encoder(args.encoder, flip=args.flip, runtime="auto")
     paths = discover_images([args.images])[0][: args.limit or None]
     pixels = torch.stack([enc.pixels(load_image(p)) for p in paths[:256]])

@@ -28,8 +28,8 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from captioning.core.runtime import tune
 from captioning.data.coco import load_coco
 from captioning.data.split import make_split
-from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.decode_config import resolve_decoding
+from captioning.decoder.ensemble import load_decoders
 from captioning.features.extraction import extract_features
 from captioning.features.loading import encoder_for
 from captioning.features.onnx import OnnxEncoder
@@ -81,7 +81,7 @@ def main() -> None:
     records = make_split(load_coco(SHARED / "captions_val2017.json", SHARED / "images"))
     train = [r.path for r in records if r.split == "train"][: args.calibration]
     val = [r for r in records if r.split == "val"]
-    ckpt = Checkpoint.load()
+    model, ckpt = load_decoders(None)  # the shipped model (an ensemble decodes as one)
     fp32 = encoder_for(ckpt.encoder, runtime="onnx")
     with tempfile.TemporaryDirectory() as tmp:
         int8 = OnnxEncoder(quantize(fp32, train, Path(tmp) / "int8.onnx"), fp32.spec)
@@ -89,7 +89,7 @@ def main() -> None:
         result = {"decoding": cfg.name, "calibration_images": len(train)}
         for name, enc in (("fp32", fp32), ("int8", int8)):
             feats, _ = extract_features(enc, [r.path for r in val], 64, None, progress=False)
-            result[f"{name}_val_cider"] = evaluate_split(ckpt.decoder, feats, val, ckpt.vocab, cfg, meteor=False)["scores"]["CIDEr"]
+            result[f"{name}_val_cider"] = evaluate_split(model, feats, val, ckpt.vocab, cfg, meteor=False)["scores"]["CIDEr"]
             result[f"{name}_features"] = feats
         a, b = result.pop("fp32_features"), result.pop("int8_features")
         result["feature_cosine_min"] = float(torch.nn.functional.cosine_similarity(a, b).min())

@@ -7,6 +7,7 @@ import torch
 
 from captioning.decoder.checkpoint import PRETRAINED, Checkpoint
 from captioning.decoder.decode_config import DecodeConfig
+from captioning.decoder.ensemble import ensemble_members, load_decoders
 from captioning.images.loading import load_image
 from captioning.tools.caption_files import caption_paths
 from captioning.tools.captioner import Captioner
@@ -14,12 +15,20 @@ from captioning.tools.captioner import Captioner
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
-def test_shipped_checkpoint_is_complete_and_loads():
-    for name in ("config.json", "vocab.json", "model.safetensors"):
-        assert (PRETRAINED / name).is_file()
-    ckpt = Checkpoint.load()
-    assert ckpt.encoder.name == "efficientnet_lite0" and ckpt.decoder.cfg.cell == "lstm"
-    assert ckpt.decoding["strategy"] in ("greedy", "beam")
+def test_shipped_ensemble_is_complete_and_loads():
+    members = ensemble_members(PRETRAINED)
+    assert members and len(members) <= 5
+    for folder in members:
+        for name in ("config.json", "vocab.json", "model.safetensors"):
+            assert (folder / name).is_file()
+    size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
+    assert size <= 30 * 2**20, f"shipped model is {size / 2**20:.1f} MB (limit 30)"
+    model, ckpt = load_decoders(None)
+    assert ckpt.encoder.name == "efficientnet_lite2" and ckpt.decoder.cfg.cell == "lstm"
+    assert ckpt.training["stage"] == "scst" and ckpt.decoding["strategy"] in ("greedy", "beam")
+    assert len(model.members) == len(members)
+    with pytest.raises(ValueError, match="an ensemble folder"):
+        Checkpoint.load()
 
 
 @pytest.mark.integration

@@ -24,7 +24,7 @@ from .config import DecoderConfig
 from .model import CaptionDecoder
 
 FORMAT_VERSION = 2
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "coco-lite0-lstm"
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "coco-lite2-scst-x3"
 SECTIONS = ("format_version", "model", "encoder", "vocabulary", "training", "decoding", "scores")
 
 
@@ -67,6 +67,9 @@ class Checkpoint:
         folder = Path(folder) if folder is not None else PRETRAINED
         if not folder.is_dir():
             raise ValueError(f"{folder}: no such checkpoint folder")
+        if (folder / "ensemble.json").is_file():
+            raise ValueError(f"{folder}: an ensemble folder; load it with Captioner.from_pretrained or "
+                             "decoder.ensemble.load_decoders, or load one of its member-N/ folders")
         sections = _sections(read_json(folder / "config.json", "checkpoint config"), folder / "config.json")
         missing = sorted({"name", "feature_dim", "preprocessing"} - set(sections["encoder"]))
         if missing:
