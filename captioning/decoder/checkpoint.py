@@ -24,6 +24,7 @@ from .config import DecoderConfig
 from .model import CaptionDecoder
 
 FORMAT_VERSION = 2
+ENSEMBLE_FILE = "ensemble.json"  # the index that makes a folder an ensemble (see ensemble.py)
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "coco-lite2-scst-x3"
 SECTIONS = ("format_version", "model", "encoder", "vocabulary", "training", "decoding", "scores")
 
@@ -67,7 +68,7 @@ class Checkpoint:
         folder = Path(folder) if folder is not None else PRETRAINED
         if not folder.is_dir():
             raise ValueError(f"{folder}: no such checkpoint folder")
-        if (folder / "ensemble.json").is_file():
+        if (folder / ENSEMBLE_FILE).is_file():
             raise ValueError(f"{folder}: an ensemble folder; load it with Captioner.from_pretrained or "
                              "decoder.ensemble.load_decoders, or load one of its member-N/ folders")
         sections = _sections(read_json(folder / "config.json", "checkpoint config"), folder / "config.json")

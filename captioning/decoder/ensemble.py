@@ -12,10 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from ..core.io import read_json, write_json
-from .checkpoint import FORMAT_VERSION, PRETRAINED, Checkpoint
+from .checkpoint import ENSEMBLE_FILE, FORMAT_VERSION, PRETRAINED, Checkpoint
 from .model import CaptionDecoder
-
-ENSEMBLE_FILE = "ensemble.json"
 
 
 class Ensemble(nn.Module):
