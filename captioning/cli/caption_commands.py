@@ -9,16 +9,15 @@ from ..features.config import ComputeConfig
 from ..tools.caption_files import caption_paths
 from ..tools.captioner import Captioner
 from ..tools.job import CaptionJob
+from .exit_codes import DONE, SOME_SKIPPED
 from .options import build, given
 
-SOME_SKIPPED = 1
 
-
-def run(args: argparse.Namespace, argv: list[str]) -> int:
+def caption(args: argparse.Namespace) -> int:
     compute = build(args, ComputeConfig)
     job = build(args, CaptionJob)
     captioner = Captioner.from_pretrained(args.checkpoint, compute.device, compute.runtime, compute.amp)
     cfg = captioner.decode_config(**given(args, DecodeConfig))
     summary = caption_paths(captioner, args.paths, job, decode=cfg, num_workers=compute.workers,
                             progress=not args.quiet, echo=not args.quiet)
-    return SOME_SKIPPED if summary.skipped else 0
+    return SOME_SKIPPED if summary.skipped else DONE

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ..core import distributed
+from ..core.errors import InputError
 from ..data.coco import load_coco
 from ..data.flickr8k import load_flickr8k
 from ..data.karpathy import write_karpathy
 from ..data.split import SplitConfig, make_split
 from ..features.config import EncoderConfig
 from . import datasets
+from .exit_codes import DONE, SOME_SKIPPED
 from .options import build
-
-SOME_SKIPPED = 1
 
 
 def split(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def split(args: argparse.Namespace) -> int:
     elif args.coco_annotations and args.images:
         recs = make_split(load_coco(args.coco_annotations, args.images), build(args, SplitConfig))
     else:
-        raise ValueError("give --coco-annotations FILE and --images DIR (or --flickr8k ROOT)")
+        raise InputError("give --coco-annotations FILE and --images DIR (or --flickr8k ROOT)")
     write_karpathy(recs, args.out, "flickr8k" if args.flickr8k else "coco")
     counts = {s: sum(r.split == s for r in recs) for s in ("train", "val", "test")}
     print(f"wrote {args.out}: {len(recs)} images ({', '.join(f'{v} {k}' for k, v in counts.items())})")
@@ -35,8 +35,4 @@ def extract_features(args: argparse.Namespace) -> int:
     _, feats, kept = datasets.features(args, recs, name=enc.encoder, weights=enc.encoder_weights, flip=enc.flip)
     if distributed.world().main:
         print(f"features for {len(kept)} of {len(recs)} images: {tuple(feats.shape)}")
-    return 0 if len(kept) == len(recs) else SOME_SKIPPED
-
-
-def run(args: argparse.Namespace, argv: list[str]) -> int:
-    return split(args) if args.command == "split" else extract_features(args)
+    return DONE if len(kept) == len(recs) else SOME_SKIPPED

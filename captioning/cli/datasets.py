@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core import distributed
 from ..core.devices import resolve_device
+from ..core.errors import InputError
 from ..data.datasets import load_dataset
 from ..data.records import ImageRecord
 from ..data.split import SplitConfig
@@ -26,7 +27,7 @@ def shared_coco() -> Path:
     """The shared COCO val2017 subset: $CAPTIONING_SHARED_COCO, else ../shared/data/coco-val2017."""
     root = Path(os.environ.get(SHARED_ENV) or SHARED_DEFAULT)
     if not ((root / "captions_val2017.json").is_file() and (root / "images").is_dir()):
-        raise ValueError(f"no --dataset given and no shared COCO subset at {root} (captions_val2017.json "
+        raise InputError(f"no --dataset given and no shared COCO subset at {root} (captions_val2017.json "
                          f"+ images/); pass --dataset SPLIT.json, or set {SHARED_ENV}=DIR")
     return root
 

@@ -20,7 +20,7 @@ from .options import build, given
 log = logging.getLogger("captioning")
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> int:
+def evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(build(args, ComputeConfig).device)
     decoder, first = load_decoders(args.checkpoint, device)
     recs = select_split(datasets.records(args), args.split)

@@ -109,6 +109,7 @@ def _compare_parser(sub) -> None:
     p = sub.add_parser("compare-cells", help="train every cell on the same data; write results/cells.md")
     _dataset_args(p)
     add_options(p, ComparisonConfig)
+    p.add_argument("--status", action="store_true", help="say how many runs have a record and exit")
     add_options(p, TrainConfig, skip=("seed",))
     add_options(p, DecoderConfig, skip=("cell",))
     add_options(p, EncoderConfig)
@@ -127,4 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     for p in sub.choices.values():
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars (and no per-image lines from caption)")
+        p.add_argument("--debug", action="store_true", help="print the traceback of an internal error "
+                                                            "(also CAPTIONING_DEBUG=1)")
     return parser

@@ -8,6 +8,7 @@ import time
 
 from ..core import distributed
 from ..core.devices import resolve_device
+from ..core.errors import InputError
 from ..data.records import select_split
 from ..data.tensors import prepare_splits
 from ..decoder.checkpoint import Checkpoint
@@ -46,7 +47,7 @@ def scst(args: argparse.Namespace) -> int:
     words = TrainConfig.from_dict({**TrainConfig().to_dict(), **init.training.get("config", {})}).max_words
     _, split, _ = prepare_splits(kept, feats, init.vocab.min_count, words, vocab=init.vocab)
     if "val" not in split:
-        raise ValueError("the dataset has no 'val' split for early stopping")
+        raise InputError("the dataset has no 'val' split for early stopping")
     summary = fit_scst(init, split["train"], split["val"], build(args, ScstConfig), args.out, resume=args.resume,
                        device=device, progress=not args.quiet)
     summary["total_seconds"] = time.time() - start
@@ -76,18 +77,12 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare_cells(args: argparse.Namespace, argv: list[str]) -> int:
+def compare_cells(args: argparse.Namespace) -> int:
     enc, train_cfg = build(args, EncoderConfig), build(args, TrainConfig)
     encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,
                                              weights=enc.encoder_weights, flip=enc.flip)
     prepared = prepare_splits(kept, feats, train_cfg.min_count, train_cfg.max_words)
-    command = " ".join(["captioning", *argv])
+    command = " ".join(["captioning", *args.argv])
     run_comparison(prepared, encoder.spec, build(args, DecoderConfig), train_cfg, build(args, ComparisonConfig),
                    encoder.device, command=command, progress=not args.quiet)
     return 0
-
-
-def run(args: argparse.Namespace, argv: list[str]) -> int:
-    if args.command == "compare-cells":
-        return compare_cells(args, argv)
-    return {"train": train, "scst": scst, "export": export}[args.command](args)

@@ -12,12 +12,13 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import InputError
 from .io import read_json, write_json
 
 T = TypeVar("T", bound="Config")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A bad value for one field: `field` names it, str() is "field: problem" on one line."""
 
     def __init__(self, field: str, problem: str) -> None:
@@ -103,7 +104,7 @@ class Config:
         try:
             return cls.from_dict(read_json(path, f"{cls.__name__} file"))
         except ConfigError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise InputError(f"{path}: {exc}") from None
 
 
 def check(condition: bool, field: str, problem: str) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
+
 
 def _temp_beside(path: Path) -> Path:
     """Create an empty, unique temp file next to path with the usual permissions.
@@ -56,6 +58,6 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such {what}") from None
+        raise InputError(f"{path}: no such {what}") from None
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read {what} ({exc.__class__.__name__}: {exc})") from None
+        raise InputError(f"{path}: cannot read {what} ({exc.__class__.__name__}: {exc})") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pycocotools import coco as pycoco
 
+from ..core.errors import InputError
 from .records import ImageRecord
 
 
@@ -26,14 +27,14 @@ def load_coco(annotations: str | Path, images: str | Path) -> list[ImageRecord]:
     """Every image of a COCO caption annotation file, in ascending image-id order, split ''."""
     annotations, images = Path(annotations), Path(images)
     if not annotations.is_file():
-        raise ValueError(f"{annotations}: no such COCO annotation file")
+        raise InputError(f"{annotations}: no such COCO annotation file")
     if not images.is_dir():
-        raise ValueError(f"{images}: no such image folder")
+        raise InputError(f"{images}: no such image folder")
     try:
         with _silent_pycocotools():
             coco = pycoco.COCO(str(annotations))
     except Exception as exc:  # pycocotools raises bare AssertionError/KeyError on bad files
-        raise ValueError(f"{annotations}: not a COCO annotation file ({exc!r})") from None
+        raise InputError(f"{annotations}: not a COCO annotation file ({exc!r})") from None
     records = []
     for image_id in sorted(coco.getImgIds()):
         info = coco.loadImgs(image_id)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from ..core.errors import InputError
 from .records import ImageRecord
 
 _SPLIT_FILES = {"train": ("train.txt", "Flickr_8k.trainImages.txt"),
@@ -24,7 +25,7 @@ def _read_captions(path: Path) -> dict[str, list[str]]:
         elif len(parts) == 2 and "#" in parts[0]:
             name, caption = parts[0].split("#")[0], parts[1]
         else:
-            raise ValueError(f"{path}:{n}: expected 'image<TAB>index<TAB>caption'")
+            raise InputError(f"{path}:{n}: expected 'image<TAB>index<TAB>caption'")
         captions[name].append(caption.strip())
     return captions
 
@@ -34,7 +35,7 @@ def load_flickr8k(root: str | Path, captions_file: str = "captions.tsv") -> list
     root = Path(root)
     cap_path = next((p for p in (root / captions_file, root / "Flickr8k.token.txt") if p.is_file()), None)
     if cap_path is None:
-        raise ValueError(f"{root}: no {captions_file} or Flickr8k.token.txt found")
+        raise InputError(f"{root}: no {captions_file} or Flickr8k.token.txt found")
     captions = _read_captions(cap_path)
     split_of: dict[str, str] = {}
     for split, names in _SPLIT_FILES.items():
@@ -48,5 +49,5 @@ def load_flickr8k(root: str | Path, captions_file: str = "captions.tsv") -> list
         if image.is_file():
             records.append(ImageRecord(image, split_of.get(name, ""), captions[name], name))
     if not records:
-        raise ValueError(f"{root}: no Flickr8k images with captions found under images/")
+        raise InputError(f"{root}: no Flickr8k images with captions found under images/")
     return records

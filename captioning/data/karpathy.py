@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.io import read_json, write_json
 from ..text.tokenizer import tokenize
 from .records import ImageRecord
@@ -38,7 +39,7 @@ def read_karpathy(path: str | Path, images: str | Path | None = None, data: dict
     data = data if data is not None else read_json(path, "dataset file")
     root = Path(images) if images is not None else None
     if root is not None and not root.is_dir():
-        raise ValueError(f"{root}: no such image folder")
+        raise InputError(f"{root}: no such image folder")
     records = []
     for n, item in enumerate(data.get("images", [])):
         try:
@@ -46,9 +47,9 @@ def read_karpathy(path: str | Path, images: str | Path | None = None, data: dict
             split = "train" if item.get("split") == "restval" else item["split"]
             captions = [s["raw"].strip() for s in item["sentences"] if s.get("raw", "").strip()]
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: images[{n}] lacks field {exc}") from None
+            raise InputError(f"{path}: images[{n}] lacks field {exc}") from None
         image_path = _resolve(root, path.resolve().parent, item.get("filepath", ""), filename)
         records.append(ImageRecord(image_path, split, captions, item.get("cocoid", item.get("imgid", n))))
     if not records:
-        raise ValueError(f"{path}: the dataset has no images")
+        raise InputError(f"{path}: the dataset has no images")
     return records

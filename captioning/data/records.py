@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.errors import InputError
+
 SPLITS = ("train", "val", "test")
 
 
@@ -26,5 +28,5 @@ def select_split(records: Sequence[ImageRecord], split: str) -> list[ImageRecord
     chosen = [r for r in records if r.split == split]
     if not chosen:
         found = sorted({r.split for r in records})
-        raise ValueError(f"split '{split}' has no images (splits present: {', '.join(found)})")
+        raise InputError(f"split '{split}' has no images (splits present: {', '.join(found)})")
     return chosen

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.errors import InputError
 from ..text.tokenizer import tokenize
 from ..text.vocabulary import Vocabulary
 from .records import ImageRecord
@@ -82,7 +83,7 @@ def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_c
     for i, r in enumerate(records):
         by_split.setdefault(r.split, []).append(i)
     if "train" not in by_split:
-        raise ValueError("the dataset has no 'train' split")
+        raise InputError("the dataset has no 'train' split")
     if vocab is None:
         vocab = Vocabulary.build([c for i in by_split["train"] for c in records[i].captions], min_count)
     tensors, recs = {}, {}

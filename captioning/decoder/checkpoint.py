@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..core.config import ConfigError
+from ..core.errors import InputError
 from ..core.io import atomic_write, read_json, write_json
 from ..features.config import EncoderSpec
 from ..text.tokenizer import TOKENIZER_NAME
@@ -67,22 +68,22 @@ class Checkpoint:
         """Load a checkpoint folder (the shipped model when None); errors name the bad file."""
         folder = Path(folder) if folder is not None else PRETRAINED
         if not folder.is_dir():
-            raise ValueError(f"{folder}: no such checkpoint folder")
+            raise InputError(f"{folder}: no such checkpoint folder")
         if (folder / ENSEMBLE_FILE).is_file():
-            raise ValueError(f"{folder}: an ensemble folder; load it with Captioner.from_pretrained or "
+            raise InputError(f"{folder}: an ensemble folder; load it with Captioner.from_pretrained or "
                              "decoder.ensemble.load_decoders, or load one of its member-N/ folders")
         sections = _sections(read_json(folder / "config.json", "checkpoint config"), folder / "config.json")
         missing = sorted({"name", "feature_dim", "preprocessing"} - set(sections["encoder"]))
         if missing:
-            raise ValueError(f"{folder / 'config.json'}: invalid checkpoint config (encoder lacks {missing[0]})")
+            raise InputError(f"{folder / 'config.json'}: invalid checkpoint config (encoder lacks {missing[0]})")
         try:
             cfg = DecoderConfig.from_dict(sections["model"])
             spec = EncoderSpec.from_dict(sections["encoder"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{folder / 'config.json'}: invalid checkpoint config ({exc})") from None
+            raise InputError(f"{folder / 'config.json'}: invalid checkpoint config ({exc})") from None
         vocab = Vocabulary.load(folder / "vocab.json")
         if len(vocab) != cfg.vocab_size:
-            raise ValueError(f"{folder}: vocab.json has {len(vocab)} words but the model expects "
+            raise InputError(f"{folder}: vocab.json has {len(vocab)} words but the model expects "
                              f"{cfg.vocab_size} (mismatched checkpoint/vocab)")
         decoder = _load_weights(folder / "model.safetensors", cfg)
         return cls(decoder.to(device).eval(), vocab, spec, sections["training"], sections["decoding"],
@@ -92,7 +93,7 @@ class Checkpoint:
 def _sections(config: Any, path: Path) -> dict[str, Any]:
     """config.json as format-2 sections; a version-1 file is mapped, unknown keys are errors."""
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: invalid checkpoint config (not a JSON object)")
+        raise InputError(f"{path}: invalid checkpoint config (not a JSON object)")
     version = config.get("format_version", 1)
     if version == 1:
         loose = {k: v for k, v in config.items() if k not in ("decoder", "encoder", "training", "decoding")}
@@ -100,13 +101,13 @@ def _sections(config: Any, path: Path) -> dict[str, Any]:
         config = {"model": config.get("decoder"), "encoder": config.get("encoder"), "training": training,
                   "decoding": config.get("decoding"), "scores": loose}
     elif version != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format_version {version} is newer than this release "
+        raise InputError(f"{path}: checkpoint format_version {version} is newer than this release "
                          f"reads ({FORMAT_VERSION}); upgrade captioning")
     unknown = sorted(set(config) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"{path}: invalid checkpoint config ({ConfigError(unknown[0], 'unknown section')})")
+        raise InputError(f"{path}: invalid checkpoint config ({ConfigError(unknown[0], 'unknown section')})")
     if config.get("model") is None or config.get("encoder") is None:
-        raise ValueError(f"{path}: invalid checkpoint config (needs 'model' and 'encoder' sections)")
+        raise InputError(f"{path}: invalid checkpoint config (needs 'model' and 'encoder' sections)")
     return {"training": {}, "decoding": None, "scores": {}, **{k: v for k, v in config.items() if v is not None}}
 
 
@@ -114,17 +115,17 @@ def _load_weights(path: Path, cfg: DecoderConfig) -> CaptionDecoder:
     try:
         state = load_file(str(path), device="cpu")
     except (OSError, SafetensorError) as exc:
-        raise ValueError(f"{path}: cannot read weights ({exc})") from None
+        raise InputError(f"{path}: cannot read weights ({exc})") from None
     decoder = CaptionDecoder(cfg)
     ref = decoder.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in state.items()}
     try:
         missing, unexpected = decoder.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # same names, other shapes: weights of another config
-        raise ValueError(f"{path}: weights do not match config.json "
+        raise InputError(f"{path}: weights do not match config.json "
                          f"({str(exc).splitlines()[-1].strip()})") from None
     missing = [k for k in missing if not (cfg.tie_weights and k == "out.weight")]
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match config.json "
+        raise InputError(f"{path}: weights do not match config.json "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     return decoder

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import InputError
 from ..core.io import read_json, write_json
 from .checkpoint import ENSEMBLE_FILE, FORMAT_VERSION, PRETRAINED, Checkpoint
 from .model import CaptionDecoder
@@ -22,7 +23,7 @@ class Ensemble(nn.Module):
     def __init__(self, members: Sequence[CaptionDecoder]) -> None:
         super().__init__()
         if not members:
-            raise ValueError("an ensemble needs at least one decoder")
+            raise InputError("an ensemble needs at least one decoder")
         self.members = nn.ModuleList(members)
         self.cfg = members[0].cfg  # vocabulary and feature sizes are shared (checked by compatible())
 
@@ -45,10 +46,10 @@ def compatible(checkpoints: Sequence[Checkpoint]) -> None:
     for other in checkpoints[1:]:
         where = f"{other.folder or 'checkpoint'} vs {first.folder or 'checkpoint'}"
         if other.vocab.itos != first.vocab.itos:
-            raise ValueError(f"cannot ensemble {where}: different vocabularies "
+            raise InputError(f"cannot ensemble {where}: different vocabularies "
                              f"({len(other.vocab)} vs {len(first.vocab)} words)")
         if other.encoder != first.encoder:
-            raise ValueError(f"cannot ensemble {where}: different encoders "
+            raise InputError(f"cannot ensemble {where}: different encoders "
                              f"({_describe(other)} vs {_describe(first)})")
 
 
@@ -64,7 +65,7 @@ def ensemble_members(folder: Path) -> list[Path] | None:
         return None
     members = read_json(index, "ensemble index").get("members")
     if not isinstance(members, list) or not members:
-        raise ValueError(f"{index}: needs a non-empty 'members' list of checkpoint folders")
+        raise InputError(f"{index}: needs a non-empty 'members' list of checkpoint folders")
     return [folder / m for m in members]
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..core.config import ConfigError
+from ..core.errors import InputError
 from .config import LITE_ENCODERS, Preprocessing
 
 Backbone = tuple[nn.Module, nn.Module | None, Preprocessing]  # features model, head, preprocessing
@@ -62,7 +63,7 @@ def _lite_state_dict(name: str, model: nn.Module, weights: str | Path | None) ->
     if set(source) == set(target):
         return source
     if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
-        raise ValueError(f"{weights}: not {name} weights")
+        raise InputError(f"{weights}: not {name} weights")
     return dict(zip(target.keys(), source.values()))
 
 
@@ -82,7 +83,7 @@ def build_timm(name: str, weights: str | Path | None = None) -> Backbone:
         model = timm.create_model(name, pretrained=weights is None)
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
-            raise ValueError(f"unknown encoder '{name}'") from None
+            raise InputError(f"unknown encoder '{name}'") from None
         raise _weights_error(name, exc) from None
     except OSError as exc:
         raise _weights_error(name, exc) from None
@@ -98,7 +99,7 @@ def build_torchvision(name: str, weights: str | Path | None = None) -> Backbone:
     try:
         model = models.get_model(name, weights=None if weights else "DEFAULT")
     except ValueError:
-        raise ValueError(f"unknown encoder 'torchvision:{name}'") from None
+        raise InputError(f"unknown encoder 'torchvision:{name}'") from None
     except (OSError, RuntimeError) as exc:
         raise _weights_error(f"torchvision:{name}", exc) from None
     if weights is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..core.config import ConfigError
+from ..core.errors import InputError
 from .config import DEFAULT_ENCODER, RUNTIMES, EncoderSpec
 from .encoder import Encoder, build_encoder
 from .onnx import OnnxEncoder, onnx_available, onnx_encoder
@@ -56,6 +57,6 @@ def encoder_for(spec: EncoderSpec, device: str | torch.device = "cpu", runtime: 
     encoder = load_encoder(spec.name, device=device, flip=spec.flip, runtime=runtime, amp=amp)
     got = encoder.spec
     if (got.feature_dim, got.preprocessing) != (spec.feature_dim, spec.preprocessing):
-        raise ValueError(f"{where}: expects encoder {spec.name} with {spec.feature_dim}-d features and "
+        raise InputError(f"{where}: expects encoder {spec.name} with {spec.feature_dim}-d features and "
                          f"{spec.preprocessing}, but it builds {got.feature_dim}-d features and {got.preprocessing}")
     return encoder

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..core.errors import InputError
+
 _WHITE = (255, 255, 255)
 
 
@@ -82,15 +84,15 @@ def array_to_rgb(image: Any) -> Image.Image:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
-        raise ValueError(f"image pixels must be HW, HWC or CHW with 1, 3 or 4 channels, got shape {shape}")
+        raise InputError(f"image pixels must be HW, HWC or CHW with 1, 3 or 4 channels, got shape {shape}")
     if np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
         if arr.size and (np.isnan(arr).any() or arr.min() < 0 or arr.max() > 1):
-            raise ValueError("float image pixels must be in [0, 1] (not normalized); "
+            raise InputError("float image pixels must be in [0, 1] (not normalized); "
                              "the encoder's normalization is applied for you")
         arr = np.rint(arr * 255).astype(np.uint8)
     elif arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
     elif arr.dtype != np.uint8:
-        raise ValueError(f"image pixels must be uint8 or float, not {arr.dtype}")
+        raise InputError(f"image pixels must be uint8 or float, not {arr.dtype}")
     return to_rgb(Image.fromarray(np.ascontiguousarray(arr)))

@@ -12,6 +12,7 @@ from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 
+from ..core.errors import InputError
 from .ptb import ptb_tokenize
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
@@ -31,7 +32,7 @@ def score_captions(references: Mapping[object, Sequence[str]], generated: Mappin
     """Corpus scores and per-image scores (x100) of generated captions against references."""
     missing = [k for k in references if k not in generated]
     if missing:
-        raise ValueError(f"no generated caption for {len(missing)} image(s), e.g. {missing[0]}")
+        raise InputError(f"no generated caption for {len(missing)} image(s), e.g. {missing[0]}")
     keys = list(references)
     gts = ptb_tokenize(references)
     res = ptb_tokenize({k: [generated[k]] for k in keys})

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.io import atomic_write_text
 from .tokenizer import tokenize
 
@@ -21,7 +22,7 @@ class Vocabulary:
         self.itos: list[str] = list(SPECIALS) + [w for w in words if w not in SPECIALS]
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
-            raise ValueError("vocabulary words must be unique")
+            raise InputError("vocabulary words must be unique")
         self.min_count = min_count
 
     pad_id, start_id, end_id, unk_id = 0, 1, 2, 3
@@ -70,13 +71,13 @@ class Vocabulary:
             itos = list(data["itos"])
             min_count = int(data.get("min_count", 1))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{path}: not a valid vocabulary file ({exc})") from None
+            raise InputError(f"{path}: not a valid vocabulary file ({exc})") from None
         if itos[: len(SPECIALS)] != list(SPECIALS):
-            raise ValueError(f"{path}: vocabulary must start with {', '.join(SPECIALS)}")
+            raise InputError(f"{path}: vocabulary must start with {', '.join(SPECIALS)}")
         try:
             return cls(itos[len(SPECIALS):], min_count=min_count)
         except ValueError as exc:  # duplicate words
-            raise ValueError(f"{path}: {exc}") from None
+            raise InputError(f"{path}: {exc}") from None
 
     def coverage(self, captions: Iterable[str]) -> float:
         """Fraction of caption words that are in the vocabulary (1 - <unk> rate)."""

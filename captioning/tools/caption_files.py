@@ -19,6 +19,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..core.errors import InputError
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.search import Hypothesis
 from ..features.extraction import image_batches
@@ -146,7 +147,7 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
         log.warning("skipped %s", problem)
     run.summary.skipped = len(problems)
     if not paths:
-        raise ValueError("no images to caption in " + " ".join(printable(str(i)) for i in inputs))
+        raise InputError("no images to caption in " + " ".join(printable(str(i)) for i in inputs))
     run.names = overlay_names(paths) if job.overlay is not None else {}
     done = run.writer.open() if run.writer else set()
     try:

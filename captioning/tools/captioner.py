@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..core.devices import resolve_device
+from ..core.errors import InputError
 from ..decoder.decode_config import DecodeConfig, resolve_decoding
 from ..decoder.ensemble import Ensemble, load_decoders
 from ..decoder.model import CaptionDecoder
@@ -39,7 +40,7 @@ class Captioner:
     def __init__(self, encoder: AnyEncoder, decoder: CaptionDecoder | Ensemble, vocab: Vocabulary,
                  default_decoding: DecodeConfig | dict | None = None) -> None:
         if decoder.cfg.feature_dim != encoder.spec.feature_dim:
-            raise ValueError(f"decoder expects {decoder.cfg.feature_dim}-d features but encoder "
+            raise InputError(f"decoder expects {decoder.cfg.feature_dim}-d features but encoder "
                              f"{encoder.spec.name} gives {encoder.spec.feature_dim}")
         self.encoder, self.decoder, self.vocab = encoder, decoder.eval(), vocab
         self.default_decoding = resolve_decoding(default_decoding)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..core.config import ConfigError
+from ..core.errors import InputError
 from ..core.io import atomic_write
 from .job import FORMATS
 
@@ -61,7 +62,7 @@ def _record(line: str, path: str | Path, number: int) -> dict:
 
 def _check(record: object, path: str | Path, number: int) -> dict:
     if not isinstance(record, dict) or not isinstance(record.get("image"), str):
-        raise ValueError(f"{path}:{number}: not a captions record; move the file away or "
+        raise InputError(f"{path}:{number}: not a captions record; move the file away or "
                          "choose another output file")
     return record
 
@@ -96,12 +97,12 @@ def read_records(path: str | Path, fmt: str) -> list[dict]:
         except ValueError:
             data = None
         if not isinstance(data, list):
-            raise ValueError(f"{path}: not a captions JSON list; move it away or choose another output file")
+            raise InputError(f"{path}: not a captions JSON list; move it away or choose another output file")
         return [_check(r, path, i) for i, r in enumerate(data, 1)]
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     for i, row in enumerate(rows, 2):
         if not isinstance(row.get("image"), str) or "caption" not in row:
-            raise ValueError(f"{path}:{i}: not a captions CSV (needs image and caption columns)")
+            raise InputError(f"{path}:{i}: not a captions CSV (needs image and caption columns)")
         if row.get("logprob") not in (None, ""):
             row["logprob"] = float(row["logprob"])
         if row.get("alternatives"):

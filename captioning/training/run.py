@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import InputError
 from ..data.records import ImageRecord
 from ..data.tensors import prepare_splits
 from ..decoder.config import DecoderConfig
@@ -29,7 +30,7 @@ def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder:
     """Vocabulary from the train captions, tensors for every split, then fit(); returns its summary."""
     vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words)
     if "val" not in split:
-        raise ValueError("the dataset has no 'val' split for early stopping")
+        raise InputError("the dataset has no 'val' split for early stopping")
     model = model.replace(vocab_size=len(vocab), feature_dim=encoder.feature_dim)
     log.info("training a %s decoder on %d images / %d captions, vocabulary %d", model.cell,
              len(split["train"]), len(split["train"].tokens), len(vocab))
