@@ -6,6 +6,7 @@ Everything here only counts and summarizes; models, training and decoding live i
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -186,3 +187,36 @@ def decoding_work(decoder: CaptionDecoder, features: torch.Tensor, cfg: DecodeCo
         del decoder.step
     n = max(len(features), 1)
     return {"rows_per_image": rows / n, "ms_per_image": 1e3 * seconds / n}
+
+
+def decoding_times(decoder: CaptionDecoder, features: torch.Tensor, settings: Mapping[object, DecodeConfig],
+                   rounds: int = 3) -> dict[object, dict[str, float]]:
+    """Milliseconds per image of each decoding setting on this machine: `rounds` interleaved rounds
+    (every setting once per round, so a busy spell slows them alike); median, min and max."""
+    times: dict[object, list[float]] = {key: [] for key in settings}
+    for _ in range(rounds):
+        for key, cfg in settings.items():
+            times[key].append(decoding_work(decoder, features, cfg)["ms_per_image"])
+    return {key: {"median": statistics.median(t), "min": min(t), "max": max(t)} for key, t in times.items()}
+
+
+# ----------------------------------------------------------------------------- model state
+
+def shared_and_specific(states: torch.Tensor) -> dict[str, float]:
+    """How much of a batch of initial states [N, H] all images share: the sum of squares splits
+    exactly into the per-unit mean over images (shared) and each image's deviation from it."""
+    states = states.detach().double()
+    mean = states.mean(0, keepdim=True)
+    total = float(states.pow(2).sum()) or 1.0
+    shared = float(mean.pow(2).sum()) * states.size(0) / total
+    return {"shared": shared, "specific": 1.0 - shared, "mean_abs_offset": float(mean.abs().mean()),
+            "std_across_images": float(states.std(0).mean())}
+
+
+def changed_examples(before: Sequence[str], after: Sequence[str], gain: Sequence[float],
+                     up: int = 2, down: int = 1) -> list[int]:
+    """Indices of images whose caption changed: the `up` largest gains, then the `down` largest
+    losses (gain[i] = score after - score before), so a before/after view shows both directions."""
+    changed = sorted((i for i, (b, a) in enumerate(zip(before, after)) if b != a), key=lambda i: -gain[i])
+    best = changed[:up]
+    return best + [i for i in reversed(changed) if i not in best and gain[i] < 0][:down]

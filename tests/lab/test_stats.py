@@ -141,3 +141,30 @@ def test_decoding_work_counts_the_rows_each_strategy_runs():
     with torch.no_grad():
         decoder.out.bias[Vocabulary.end_id] = 1e4  # every caption ends at once (after min_len)
     assert stats.decoding_work(decoder, feats, DecodeConfig(max_len=6))["rows_per_image"] == 2
+
+
+def test_decoding_times_interleave_rounds_and_summarize_each_setting():
+    torch.manual_seed(0)
+    decoder = CaptionDecoder(DecoderConfig(vocab_size=12, feature_dim=8, embed_dim=8, hidden_dim=8))
+    settings = {1: DecodeConfig(max_len=4), 3: DecodeConfig("beam", beam_size=3, max_len=4)}
+    times = stats.decoding_times(decoder, torch.randn(3, 8), settings, rounds=2)
+    assert list(times) == [1, 3]
+    assert all(0 < t["min"] <= t["median"] <= t["max"] for t in times.values())
+
+
+def test_shared_and_specific_split_the_sum_of_squares():
+    same = torch.tensor([[0.5, -0.2, 0.9]]).repeat(4, 1)
+    assert stats.shared_and_specific(same)["shared"] == pytest.approx(1.0)
+    opposite = torch.tensor([[0.3, -0.4], [-0.3, 0.4]])
+    split = stats.shared_and_specific(opposite)
+    assert split["shared"] == pytest.approx(0.0) and split["specific"] == pytest.approx(1.0)
+    mixed = stats.shared_and_specific(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    assert mixed["shared"] == pytest.approx(0.5)  # mean (0.5, 0): 2 * 0.25 of a total of 1
+
+
+def test_changed_examples_pick_the_largest_gains_and_losses_among_changed_captions():
+    before = ["a", "b", "c", "d", "e"]
+    after = ["a", "B", "C", "d", "E"]
+    gain = [9.0, 3.0, -4.0, 8.0, 5.0]  # images 0 and 3 did not change: never picked
+    assert stats.changed_examples(before, after, gain, up=2, down=1) == [4, 1, 2]
+    assert stats.changed_examples(before, after, [1.0] * 5, up=1, down=1) == [1]  # no loss to show
