@@ -72,6 +72,18 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
     return out
 
 
+def _is_chw(shape: tuple[int, ...], is_tensor: bool) -> bool:
+    return len(shape) == 3 and shape[0] in (1, 3, 4) and (is_tensor or shape[-1] not in (1, 3, 4))
+
+
+def pixel_size(image: Any) -> tuple[int, int]:
+    """(width, height) of an array or tensor as array_to_rgb reads it (HW, HWC or CHW)."""
+    shape = tuple(image.shape)
+    if _is_chw(shape, hasattr(image, "detach")):
+        shape = shape[1:]
+    return (shape[1], shape[0]) if len(shape) >= 2 else (0, 0)
+
+
 def array_to_rgb(image: Any) -> Image.Image:
     """An RGB image from pixels: a torch tensor (CHW) or a numpy array (HWC, or CHW when that is
     unambiguous), 2-D for grey; uint8, or float in [0, 1]. Normalized floats are refused, since
@@ -79,7 +91,7 @@ def array_to_rgb(image: Any) -> Image.Image:
     is_tensor = hasattr(image, "detach")  # torch is not imported here: duck typing
     shape = tuple(image.shape)
     arr = image.detach().cpu().numpy() if is_tensor else np.asarray(image)
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and (is_tensor or arr.shape[-1] not in (1, 3, 4)):
+    if _is_chw(arr.shape, is_tensor):
         arr = arr.transpose(1, 2, 0)  # CHW -> HWC
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]

@@ -14,14 +14,34 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .convert import array_to_rgb, to_rgb
+from ..core.errors import InputError
+from .convert import array_to_rgb, pixel_size, to_rgb
 from .errors import ImageError
 
 # Pillow's own default limit; larger images are refused as likely decompression bombs.
 DEFAULT_MAX_PIXELS = 89_478_485
+# Longest side over shortest: beyond this a centre crop shows a sliver of the picture, and resizing
+# the short side to the model's size would blow a 374-byte 1x100000 PNG up to gigabytes.
+MAX_ASPECT = 100
 # First bytes of the formats we accept, to tell "not an image" from "damaged header".
 _MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 
+
+def size_problem(width: int, height: int, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 min_side: int | None = None) -> str | None:
+    """Why an image of this size cannot be captioned, or None: a zero side, too many pixels at the
+    source or after resizing the shorter side to min_side, or an extreme aspect ratio."""
+    if width <= 0 or height <= 0:
+        return f"image has zero width or height ({width}x{height})"
+    if max_pixels is not None and width * height > max_pixels:
+        return f"image too large ({width}x{height} pixels > limit of {max_pixels:,})"
+    short, long = sorted((width, height))
+    if long > MAX_ASPECT * short:
+        return f"extreme aspect ratio ({width}x{height}, more than {MAX_ASPECT}:1)"
+    if min_side and max_pixels is not None and min_side * min_side * long / short > max_pixels:
+        return (f"image too large once resized ({width}x{height} with its shorter side at {min_side} "
+                f"pixels > limit of {max_pixels:,})")
+    return None
 
 
 def _check_file(path: Path) -> None:
@@ -67,6 +87,7 @@ def _too_large(message: str) -> str:
 def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                min_side: int | None = None) -> Image.Image:
     """Open a file as an RGB image correctly oriented, or raise ImageError with a one-line reason.
+    Its size is checked before decoding (size_problem), so a tiny file cannot exhaust memory.
 
     The effective pixel limit is the smaller of max_pixels and Pillow's Image.MAX_IMAGE_PIXELS.
     With min_side, a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps both
@@ -80,13 +101,9 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             warnings.simplefilter("ignore")  # chatter about odd metadata is not our users' problem
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=_safe_formats()) as image:
-                width, height = image.size
-                if width <= 0 or height <= 0:
-                    raise ImageError(path, "image has zero width or height")
-                if max_pixels is not None and width * height > max_pixels:
-                    raise ImageError(
-                        path, f"image too large ({width}x{height} pixels > limit of {max_pixels:,})"
-                    )
+                problem = size_problem(*image.size, max_pixels, min_side)
+                if problem:
+                    raise ImageError(path, problem)
                 if min_side and image.format in ("JPEG", "MPO"):
                     image.draft(None, (min_side, min_side))
                 image.load()  # decode everything now: truncation must fail here, not later
@@ -127,16 +144,20 @@ def _oriented(image: Image.Image) -> Image.Image:
         return image.copy()
 
 
-
-
 def as_rgb(image: Any, min_side: int | None = None) -> Image.Image:
     """Any supported input as a new RGB PIL image: a PIL image, a path (through load_image),
-    or pixels (see array_to_rgb). Raises ImageError for bad files, ValueError/TypeError otherwise."""
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
+    or pixels (see array_to_rgb), bounded like a file (size_problem). Raises ImageError for bad
+    files, InputError for bad pixels or sizes, TypeError for other objects."""
     if isinstance(image, str | os.PathLike):
         return load_image(image, min_side=min_side)
-    if hasattr(image, "shape") and hasattr(image, "dtype"):
-        return array_to_rgb(image)
-    raise TypeError(f"cannot read an image from a {type(image).__name__}: "
-                    "pass PIL images, paths, numpy arrays or tensors")
+    if isinstance(image, Image.Image):
+        what, size = f"{image.width}x{image.height} image", image.size
+    elif hasattr(image, "shape") and hasattr(image, "dtype"):
+        what, size = f"image of shape {tuple(image.shape)}", pixel_size(image)
+    else:
+        raise TypeError(f"cannot read an image from a {type(image).__name__}: "
+                        "pass PIL images, paths, numpy arrays or tensors")
+    problem = size_problem(*size, min_side=min_side)
+    if problem:
+        raise InputError(f"{what}: {problem}")
+    return to_rgb(image) if isinstance(image, Image.Image) else array_to_rgb(image)

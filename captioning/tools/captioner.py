@@ -82,6 +82,8 @@ class Captioner:
         decode_kwargs set DecodeConfig fields (max_len, length_penalty, temperature, top_k,
         top_p, seed, ...; sample=True samples). "score" is the ranking score: the caption's
         log-probability, divided by the length penalty when one is set."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         items, single = _as_list(images)
         cfg = self.decode_config(beam_size, n_best, **decode_kwargs)
         results = []

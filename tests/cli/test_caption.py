@@ -250,3 +250,20 @@ def test_memory_stays_flat_as_images_grow(core_shared_coco, tmp_path):
     images = sorted((core_shared_coco / "images").glob("*.jpg"))[:640]
     small, big = _peak_rss_mb(images[:320], tmp_path), _peak_rss_mb(images, tmp_path)
     assert big - small < 35, f"peak RSS {small:.0f} MB for 320 images, {big:.0f} MB for 640"
+
+
+def test_thin_image_is_skipped_and_the_others_captioned_in_bounded_memory(tmp_path, tiny_checkpoint):
+    """Issue 19: a 1x100000 PNG used to be resized to ~25 GB and abort the run with 0 records."""
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (1, 100_000)).save(thin)
+    samples = sorted(Path("data/samples").glob("*.jpg"))[:2]
+    out = tmp_path / "out.jsonl"
+    code = ("import resource, sys; from captioning.cli.main import main; rc = main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "caption", str(thin), *map(str, samples), "--checkpoint",
+                           str(tiny_checkpoint), "--runtime", "torch", "-o", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr[-2000:]  # some files skipped
+    assert f"skipped {thin}: extreme aspect ratio (1x100000, more than 100:1)" in done.stderr
+    assert sorted(r["image"] for r in _jsonl(out)) == sorted(map(str, samples))
+    assert int(done.stdout.split()[-1]) / 1024 < 2048  # peak RSS in MB

@@ -14,7 +14,7 @@ from PIL import Image
 from captioning.images.convert import to_rgb
 from captioning.images.discovery import IMAGE_EXTENSIONS, discover_images
 from captioning.images.errors import ImageError
-from captioning.images.loading import DEFAULT_MAX_PIXELS, load_image
+from captioning.images.loading import DEFAULT_MAX_PIXELS, MAX_ASPECT, load_image, size_problem
 from tests.badfiles import (
     BAD_REASONS,
     EXTRAS,
@@ -429,3 +429,22 @@ def test_no_file_handles_or_mappings_leak(corpus):
     assert len(os.listdir("/proc/self/fd")) == before
     with open("/proc/self/maps") as maps:  # returned images must not keep files memory-mapped
         assert str(root) not in maps.read()
+
+
+def test_a_thin_image_is_refused_before_decoding(tmp_path):
+    """A 374-byte 1x100000 PNG would become ~25 GB once its short side is resized to 292 px."""
+    path = tmp_path / "thin.png"
+    Image.new("RGB", (1, 100_000)).save(path)
+    assert path.stat().st_size < 1000
+    with pytest.raises(ImageError) as err:
+        load_image(path, min_side=292)
+    assert str(err.value) == f"{path}: extreme aspect ratio (1x100000, more than {MAX_ASPECT}:1)"
+
+
+def test_size_problem_bounds_the_resized_image_too():
+    assert size_problem(640, 480, min_side=292) is None
+    assert size_problem(MAX_ASPECT, 1) is None and "aspect" in size_problem(MAX_ASPECT + 1, 1)
+    assert "zero width or height" in size_problem(0, 0)
+    assert "limit of 89,478,485" in size_problem(10_000, 10_000)
+    # 50:1 is allowed, but a 2000-pixel short side would make 200 million pixels
+    assert "once resized" in size_problem(5000, 100, min_side=2000)

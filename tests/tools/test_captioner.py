@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from captioning.core.config import ConfigError
+from captioning.core.errors import InputError
 from captioning.decoder.decode_config import DecodeConfig
 from captioning.decoder.search import Hypothesis
 from captioning.images.errors import ImageError
@@ -151,3 +152,20 @@ def test_encoder_that_does_not_fit_the_checkpoint_is_refused(tiny_checkpoint: Pa
     with pytest.raises(ValueError, match=r"config\.json: expects encoder efficientnet_lite0") as err:
         Captioner.from_pretrained(folder, device="cpu")
     assert "config.json" in str(err.value)
+
+
+@pytest.mark.parametrize(("pixels", "problem"), [
+    (np.zeros((1, 100_000, 3), np.uint8), "image of shape (1, 100000, 3): extreme aspect ratio"),
+    (np.zeros((0, 0, 3), np.uint8), "image of shape (0, 0, 3): image has zero width or height"),
+    (Image.new("RGB", (20_000, 10)), "20000x10 image: extreme aspect ratio"),
+])
+def test_degenerate_pixels_are_refused_in_one_line(captioner: Captioner, pixels, problem) -> None:
+    with pytest.raises(InputError) as err:
+        captioner(pixels)
+    assert str(err.value).startswith(problem) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5])
+def test_batch_size_must_be_a_positive_integer(captioner: Captioner, picture: Image.Image, batch_size) -> None:
+    with pytest.raises(InputError, match="batch_size must be an integer >= 1"):
+        captioner([picture], batch_size=batch_size)
