@@ -1,4 +1,5 @@
-"""The LSTM cell drawn: the conveyor belt c_{t-1} -> c_t across the top, the gates below it.
+"""The LSTM cell drawn: the conveyor belt c_{t-1} -> c_t across the top, the gates below it; and
+the GRU cell in the same symbols (gru_cell_diagram).
 
 One axes in inches (1 data unit = 1 inch), so boxes, circles and labels keep their sizes and never
 overlap. variant="peephole" adds the dashed peephole connections from the cell state into the
@@ -174,4 +175,80 @@ def lstm_cell_diagram(variant: str = "lstm") -> Figure:
     for row, note in enumerate(notes):
         _label(ax, 6.6, -1.95 - 0.4 * row, note, ha="left", va="center", fontsize=10, color="0.35")
     _label(ax, 4.9, 6.95, TITLES[variant], ha="center", va="top", fontsize=14, weight="bold")
+    return fig
+
+
+def _gru_state(ax: Any) -> None:
+    """h_{t-1} -> ⊙ z_t -> + (1 − z_t) ⊙ n_t -> h_t: the GRU's one state, which also feeds the gates."""
+    _wire(ax, [(0.3, BELT_Y), (9.7, BELT_Y)], color=BELT, lw=3.2, zorder=2)
+    _op(ax, GRU_X["z"], BELT_Y, "⊙")
+    _op(ax, GRU_X["write"], BELT_Y, "+")
+    _label(ax, 0.2, BELT_Y, "$h_{t-1}$", ha="right", va="center", fontsize=14, color=BELT)
+    _label(ax, 9.8, BELT_Y, "$h_t$", ha="left", va="center", fontsize=14, color=BELT)
+    _label(ax, 4.3, BELT_Y + 0.12, "the state: no separate cell state", ha="center", va="bottom",
+           fontsize=10, color=BELT, style="italic")
+    _wire(ax, [(0.6, BELT_Y), (0.6, BUS_Y), (GRU_X["n"], BUS_Y)], arrow=False, color=BELT, lw=1.6)
+    ax.plot([0.6], [BELT_Y], "o", color=BELT, ms=5, zorder=3)
+    _wire(ax, [(8.6, BELT_Y), (8.6, 6.3)])
+    ax.plot([8.6], [BELT_Y], "o", color=BELT, ms=5, zorder=3)
+    _label(ax, 8.6, 6.35, "$h_t$ (to the word predictor)", ha="center", va="bottom", fontsize=11)
+
+
+def _gru_gates(ax: Any) -> None:
+    """σ boxes for z and r, the tanh candidate n fed by x_t and r_t ⊙ (U_n h_{t-1}), and 1 − z_t."""
+    _wire(ax, [(1.6, 0.15), (1.6, BUS_Y)], arrow=False)
+    ax.plot([1.6], [BUS_Y], "o", color=INK, ms=5, zorder=2)
+    _label(ax, 1.6, 0.05, "$x_t$", ha="center", va="top", fontsize=14)
+    top = GATE_Y + BOX_H / 2
+    for name in ("z", "r"):
+        _wire(ax, [(GRU_X[name], BUS_Y), (GRU_X[name], GATE_Y - BOX_H / 2)])
+        ax.plot([GRU_X[name]], [BUS_Y], "o", color=INK, ms=4, zorder=2)
+        _gate(ax, GRU_X[name], GATE_Y, "σ")
+    _wire(ax, [(GRU_X["z"], top), (GRU_X["z"], BELT_Y - R)])  # z_t keeps h_{t-1}
+    _label(ax, GRU_X["z"] - 0.1, 3.3, "$z_t$", ha="right", va="center")
+    _wire(ax, [(GRU_X["z"], IG_Y), (GRU_X["one"] - BOX_W / 2, IG_Y)])  # ... and 1 − z_t writes
+    ax.plot([GRU_X["z"]], [IG_Y], "o", color=INK, ms=4, zorder=2)
+    _gate(ax, GRU_X["one"], IG_Y, "1 − ·", color="#d9e8f5")
+    _wire(ax, [(GRU_X["one"] + BOX_W / 2, IG_Y), (GRU_X["write"] - R, IG_Y)])
+    _label(ax, GRU_X["one"], IG_Y + BOX_H / 2 + 0.05, "$1 - z_t$", ha="center", va="bottom", fontsize=11)
+    _wire(ax, [(GRU_X["r"] + BOX_W / 2, GATE_Y), (GRU_X["reset"] - R, GATE_Y)])
+    _op(ax, GRU_X["reset"], GATE_Y, "⊙")
+    _label(ax, GRU_X["r"] + 0.4, GATE_Y + 0.1, "$r_t$", ha="left", va="bottom")
+    _wire(ax, [(GRU_X["reset"], BUS_Y), (GRU_X["reset"], GATE_Y - R)])
+    ax.plot([GRU_X["reset"]], [BUS_Y], "o", color=INK, ms=4, zorder=2)
+    _label(ax, GRU_X["reset"] - 0.08, 1.95, "$U_n h_{t-1}$", ha="right", va="center", fontsize=10)
+    _wire(ax, [(GRU_X["reset"] + R, GATE_Y), (GRU_X["n"] - BOX_W / 2, GATE_Y)])
+    _wire(ax, [(GRU_X["n"], BUS_Y), (GRU_X["n"], GATE_Y - BOX_H / 2)])
+    _label(ax, GRU_X["n"] + 0.08, 1.95, "$W_n x_t$", ha="left", va="center", fontsize=10)
+    _gate(ax, GRU_X["n"], GATE_Y, "tanh")
+    _wire(ax, [(GRU_X["n"] + BOX_W / 2, GATE_Y), (GRU_X["write"], GATE_Y), (GRU_X["write"], IG_Y - R)])
+    _label(ax, GRU_X["write"] + 0.1, 3.1, "$n_t$", ha="left", va="center")
+    _op(ax, GRU_X["write"], IG_Y, "⊙")
+    _wire(ax, [(GRU_X["write"], IG_Y + R), (GRU_X["write"], BELT_Y - R)])
+
+
+GRU_X = {"z": 2.3, "r": 3.3, "reset": 4.4, "n": 5.4, "one": 5.4, "write": 6.9}  # columns of the GRU drawing
+GRU_EQUATIONS = [r"$z_t = \sigma(W_z\, x_t + U_z\, h_{t-1} + b_z)$", r"$r_t = \sigma(W_r\, x_t + U_r\, h_{t-1} + b_r)$",
+                 r"$n_t = \tanh(W_n\, x_t + b_{in} + r_t \odot (U_n\, h_{t-1} + b_{hn}))$",
+                 r"$h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$"]
+
+
+def gru_cell_diagram() -> Figure:
+    """The GRU cell as a Figure, in the LSTM drawing's symbols: one state h across the top (kept by
+    z_t, written by 1 − z_t), the reset gate applied after U_n h_{t-1} as in PyTorch, equations below."""
+    fig = figure(11.6, 9.75)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set(xlim=(-0.9, 10.7), ylim=(-2.7, 7.05), aspect="equal")
+    ax.set_axis_off()
+    ax.add_patch(FancyBboxPatch((0.85, 0.7), 8.3, 4.9, boxstyle="round,pad=0,rounding_size=0.3",
+                                fc="#eef2f6", ec="0.55", lw=1.2, zorder=0))
+    _gru_state(ax)
+    _gru_gates(ax)
+    for row, line in enumerate(GRU_EQUATIONS):
+        _label(ax, 0.3, -0.75 - 0.5 * row, line, ha="left", va="center", fontsize=12)
+    for row, note in enumerate(["σ: logistic sigmoid, ⊙: elementwise product",
+                                "$z_t = 1$ keeps the old state; $r_t = 0$ hides it from $n_t$"]):
+        _label(ax, 5.6, -1.75 - 0.4 * row, note, ha="left", va="center", fontsize=10, color="0.35")
+    _label(ax, 4.9, 6.95, "GRU cell (reset gate after the recurrent product, as in PyTorch)",
+           ha="center", va="top", fontsize=14, weight="bold")
     return fig

@@ -46,7 +46,7 @@ def _heatmap(fig: Figure, ax: Any, cax: Any, name: str, m: np.ndarray, idx: np.n
     h, n = m.shape[1], len(idx)
     if units == "variance":
         shown = f"the {n} most varying of {h} units, most varying at the bottom"
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         ax.yaxis.set_major_formatter(FuncFormatter(
             lambda v, _: str(idx[round(v)]) if 0 <= round(v) < n else ""))
     else:
@@ -83,7 +83,7 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *, max_units: in
         raise ValueError("plot_gates needs at least one gate or 'cell_norm'")
     shown = {k: _select_units(m, max_units, units) for k, m in mats.items()}
     rows = max((len(i) for i in shown.values()), default=0)
-    heights = [float(np.clip(rows / 32, 1.0, 2.0))] * len(mats) + [1.8] * bool(mats)
+    heights = [float(np.clip(0.14 * rows, 1.2, 3.0))] * len(mats) + [1.8] * bool(mats)  # ~11 px a unit
     heights += [1.2] * (norm is not None)
     fig = figure(float(np.clip(1.8 + 0.45 * steps, 6, 18)), sum(heights) + 1.0, layout="constrained")
     grid = fig.add_gridspec(len(heights), 2, width_ratios=[40, 1], height_ratios=heights)
@@ -138,24 +138,42 @@ def _cell_of(name: str) -> str:
     return name.replace("∂c", "").strip(" ,:")
 
 
+def _same_as(y: np.ndarray, drawn: Mapping[str, np.ndarray], rtol: float = 0.02) -> str | None:
+    """The first curve already drawn that y coincides with (every point within rtol), if any."""
+    for name, other in drawn.items():
+        if other.shape == y.shape and np.allclose(y, other, rtol=rtol, atol=0):
+            return name
+    return None
+
+
 def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | None = None,
-                       styles: Mapping[str, Mapping[str, Any]] | None = None) -> Figure:
+                       styles: Mapping[str, Mapping[str, Any]] | None = None,
+                       hidden_size: int | None = None) -> Figure:
     """The Frobenius norm of the Jacobian, ‖∂h_t/∂h_0‖_F, for t = 1..T on a log y-axis, one line
     per name (the vanishing-gradient picture). Names containing "∂c" (e.g. "lstm ∂c", from
     gradient_flow(source="c", target="c")) are ‖∂c_t/∂c_0‖_F, drawn dashed in their cell's colour
-    ("lstm"); styles[name] overrides a line's matplotlib keywords."""
+    ("lstm"); styles[name] overrides a line's matplotlib keywords. A curve that coincides with one
+    drawn before it says so in the legend and gets a larger marker. hidden_size=H draws √H, the
+    norm of an identity Jacobian (a step that keeps every direction of h intact)."""
     cells = list(dict.fromkeys(_cell_of(str(name)) for name in norms))
     has_c = any("∂c" in str(name) for name in norms)
     fig = figure(6.4, 4.2, layout="constrained")
     ax = fig.add_subplot()
+    drawn: dict[str, np.ndarray] = {}
     for name, values in norms.items():
         name = str(name)
         y = to_numpy(values).astype(np.float64).reshape(-1)
         style = line_style(cells.index(_cell_of(name)))
-        style.update(ls="--" if "∂c" in name else "-", ms=3.5)
+        twin = _same_as(y, drawn)
+        style.update(ls="--" if "∂c" in name else "-", ms=7 if twin else 3.5)
         style["marker"] = style["marker"] if len(y) <= 40 else None
         style.update((styles or {}).get(name, {}))
-        ax.plot(np.arange(1, len(y) + 1), np.where(y > 0, y, np.nan), label=name, **style)
+        label = f"{name} (on top of {twin})" if twin else name
+        ax.plot(np.arange(1, len(y) + 1), np.where(y > 0, y, np.nan), label=label, **style)
+        drawn[name] = y
+    if hidden_size:
+        ax.axhline(np.sqrt(hidden_size), color="0.45", ls=":", lw=1.2,
+                   label=f"√H = {np.sqrt(hidden_size):.1f} (identity Jacobian, H = {hidden_size})")
     ax.set_yscale("log")
     h_norm, c_norm = r"$\|\partial h_t / \partial h_0\|_F$", r"$\|\partial c_t / \partial c_0\|_F$"
     ylabel = f"{h_norm} (solid), {c_norm} (dashed)" if has_c else h_norm

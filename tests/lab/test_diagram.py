@@ -4,7 +4,7 @@ variant, whose labels do not overlap."""
 import pytest
 from matplotlib.figure import Figure
 
-from captioning.lab.diagram import VARIANTS, lstm_cell_diagram
+from captioning.lab.diagram import VARIANTS, gru_cell_diagram, lstm_cell_diagram
 
 
 def _texts(fig: Figure) -> list[str]:
@@ -37,9 +37,9 @@ def test_variants_differ_where_the_chapter_says():
         lstm_cell_diagram("gru")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "gru"])
 def test_labels_do_not_overlap(variant):
-    fig = lstm_cell_diagram(variant)
+    fig = gru_cell_diagram() if variant == "gru" else lstm_cell_diagram(variant)
     renderer = fig.canvas.get_renderer()
     boxes = [(t.get_text(), t.get_window_extent(renderer))
              for ax in fig.axes for t in ax.texts if t.get_text()]
@@ -49,3 +49,12 @@ def test_labels_do_not_overlap(variant):
         assert fig_box.y0 <= box_a.y0 and box_a.y1 <= fig_box.y1, a
         for b, box_b in boxes[i + 1:]:
             assert not box_a.overlaps(box_b), (a, b)
+
+
+def test_the_gru_drawing_has_one_state_two_gates_and_the_reset_after_form():
+    texts = _texts(gru_cell_diagram())
+    for symbol in ("$h_{t-1}$", "$h_t$", "$x_t$", "$z_t$", "$r_t$", "$n_t$", "$1 - z_t$", "$U_n h_{t-1}$"):
+        assert symbol in texts, symbol
+    assert texts.count("σ") == 2 and "tanh" in texts and "$c_t$" not in texts
+    assert r"$h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$" in texts
+    assert any(r"r_t \odot (U_n\, h_{t-1} + b_{hn})" in t for t in texts)

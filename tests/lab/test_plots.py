@@ -113,3 +113,22 @@ def test_comparison_curves_stay_visible_when_they_coincide():
     assert all(line.get_markerfacecolor() == "none" for line in ax.lines)  # hollow: see through
     assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
     _assert_integer_xticks(ax)
+
+
+def test_gradient_flow_marks_a_curve_drawn_on_top_of_another_and_draws_sqrt_h():
+    norms = {"lstm": [3.0, 1.0, 0.3], "peephole": [3.01, 1.0, 0.301], "gru": [2.0, 1.0, 0.5]}
+    fig = plots.plot_gradient_flow(norms, hidden_size=16)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    assert "peephole (on top of lstm)" in lines and "gru" in lines and "lstm" in lines
+    assert lines["peephole (on top of lstm)"].get_markersize() > lines["lstm"].get_markersize()
+    (ref,) = [line for label, line in lines.items() if label.startswith("√H")]
+    assert list(ref.get_ydata()) == [4.0, 4.0] and "identity Jacobian" in ref.get_label()
+
+
+def test_gate_heatmaps_give_each_shown_unit_room():
+    rng = np.random.default_rng(0)
+    few = plots.plot_gates(TOKENS, {"forget": rng.random((6, 64))}, max_units=16, units="variance")
+    heatmap = few.axes[0]
+    few.canvas.draw()
+    assert heatmap.get_window_extent().height / few.dpi / 16 >= 0.1  # at least 0.1 inch a unit
