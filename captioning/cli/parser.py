@@ -52,10 +52,17 @@ def _extract_parser(sub) -> None:
     add_options(p, ComputeConfig, only=FEATURES)
 
 
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its latest/")
+    g.add_argument("--force", action="store_true", help="replace the run already in RUN_DIR (without it, "
+                                                        "an existing run is refused)")
+
+
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a decoder on cached features (cross-entropy)")
-    p.add_argument("--out", required=True, metavar="RUN_DIR")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/latest")
+    _run_args(p)
     _dataset_args(p)
     add_options(p, TrainConfig)
     add_options(p, DecoderConfig)
@@ -65,9 +72,9 @@ def _train_parser(sub) -> None:
 
 def _scst_parser(sub) -> None:
     p = sub.add_parser("scst", help="self-critical fine-tuning (CIDEr-D reward) of a trained checkpoint")
-    p.add_argument("--init", required=True, metavar="CKPT_DIR", help="the cross-entropy checkpoint to start from")
-    p.add_argument("--out", required=True, metavar="RUN_DIR")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/latest")
+    p.add_argument("--init", required=True, metavar="CKPT_DIR",
+                   help="the checkpoint to start from (cross-entropy or SCST; not an ensemble folder)")
+    _run_args(p)
     _dataset_args(p)
     add_options(p, ScstConfig)
     add_options(p, ComputeConfig, only=FEATURES)

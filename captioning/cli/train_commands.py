@@ -19,41 +19,54 @@ from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.comparison import run_comparison
 from ..lab.config import ComparisonConfig
 from ..training.config import ScstConfig, TrainConfig
-from ..training.run import choose_decoding, train_model
-from ..training.scst_run import fit_scst
+from ..training.run import choose_decoding, fine_tune, train_model
+from ..training.state import RunFolder
 from . import datasets
 from .options import build
 
 
+def _report(summary: dict, start: float) -> int:
+    summary["total_seconds"] = time.time() - start
+    if distributed.world().main:
+        print(json.dumps(summary))
+    return 0
+
+
+def _claim(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an --out that is a file, or that holds a run that is neither
+    resumed nor replaced."""
+    run = RunFolder(args.out)
+    if run.out.exists() and not run.out.is_dir():
+        raise InputError(f"--out {run.out}: is a file, not a run folder")
+    if run.held() and not (args.resume or args.force):
+        raise InputError(f"--out {run.out}: already holds a run ({run.held()}); pass --resume to continue it "
+                         "or --force to replace it")
+
+
 def train(args: argparse.Namespace) -> int:
+    """Cross-entropy training of a new decoder on cached features."""
     start = time.time()
+    _claim(args)
     enc = build(args, EncoderConfig)
     encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,
                                              weights=enc.encoder_weights, flip=enc.flip)
     summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), build(args, TrainConfig),
-                          args.out, resume=args.resume, device=encoder.device, progress=not args.quiet)
-    summary["total_seconds"] = time.time() - start
-    if distributed.world().main:
-        print(json.dumps(summary))
-    return 0
+                          args.out, resume=args.resume, device=encoder.device, progress=not args.quiet,
+                          amp=build(args, ComputeConfig).amp)
+    return _report(summary, start)
 
 
 def scst(args: argparse.Namespace) -> int:
-    """Self-critical fine-tuning of --init on the dataset's train split, on cached features."""
+    """Self-critical fine-tuning of --init (a cross-entropy or SCST checkpoint) on the dataset's
+    train split, on cached features."""
     start = time.time()
-    device = resolve_device(build(args, ComputeConfig).device)
-    init = Checkpoint.load(args.init, device)
+    _claim(args)
+    compute = build(args, ComputeConfig)
+    init = Checkpoint.load(args.init, resolve_device(compute.device))
     _, feats, kept = datasets.features(args, datasets.records(args), init.encoder)
-    words = TrainConfig.from_dict({**TrainConfig().to_dict(), **init.training.get("config", {})}).max_words
-    _, split, _ = prepare_splits(kept, feats, init.vocab.min_count, words, vocab=init.vocab)
-    if "val" not in split:
-        raise InputError("the dataset has no 'val' split for early stopping")
-    summary = fit_scst(init, split["train"], split["val"], build(args, ScstConfig), args.out, resume=args.resume,
-                       device=device, progress=not args.quiet)
-    summary["total_seconds"] = time.time() - start
-    if distributed.world().main:
-        print(json.dumps(summary))
-    return 0
+    summary = fine_tune(init, kept, feats, build(args, ScstConfig), args.out, resume=args.resume,
+                        device=init.decoder.embed.weight.device, progress=not args.quiet, amp=compute.amp)
+    return _report(summary, start)
 
 
 def export(args: argparse.Namespace) -> int:

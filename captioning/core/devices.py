@@ -1,7 +1,8 @@
-"""Which device to run on: 'auto' means CUDA when available, else CPU."""
+"""Which device to run on ('auto' means CUDA when available, else CPU), and in which precision."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -25,3 +26,27 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", f"'{device}': CUDA is not available on this machine")
     return dev
+
+
+def amp_dtype(device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype of mixed precision on device, the one rule for training and inference:
+    bf16 on GPUs that have it, else fp16 (training then needs a GradScaler); bf16 on CPUs with
+    native bf16 arithmetic (AVX512-BF16 or AMX), detected at run time; None (fp32) elsewhere."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and _cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
+def _cpu_has_bf16() -> bool:
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def autocast(device: str | torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """torch.autocast to dtype on device's type; a no-op when dtype is None (fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)

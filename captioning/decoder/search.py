@@ -1,11 +1,15 @@
 """Attention-free decoding, batched over images: greedy, beam search and sampling.
 
 Every strategy advances the model through one shared `_step`, so they cannot disagree about
-the model, its masking of special tokens or the minimum length. Work shrinks as captions end:
-a finished row (greedy) or a settled image (beam) leaves the batch, and the rest run on."""
+the model, its masking of special tokens or the minimum length; self-critical training samples
+through it too (`generate_ids`, with its own dropout masks) and recomputes log-probabilities
+under the same masks (`mask_logits`). Work shrinks as captions end: a finished row (greedy,
+sampling) or a settled image (beam) leaves the batch, and the rest run on."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -15,7 +19,7 @@ from torch import Tensor
 
 from ..text.vocabulary import Vocabulary
 from .decode_config import DecodeConfig
-from .model import CaptionDecoder
+from .model import CaptionDecoder, MaskedSteps, Masks
 
 NEG = float("-inf")
 
@@ -61,6 +65,14 @@ def _banned(allow_unk: bool, no_end: bool, device: torch.device) -> Tensor:
     return torch.tensor(ids + [Vocabulary.end_id] * no_end, device=device)
 
 
+def mask_logits(logits: Tensor, cfg: DecodeConfig) -> Tensor:
+    """Teacher-forced logits [R, T, V] with _step's masks applied at every step t (a copy)."""
+    logits = logits.index_fill(2, _banned(cfg.allow_unk, False, logits.device), NEG)
+    if cfg.min_len:
+        logits[:, :cfg.min_len, Vocabulary.end_id] = NEG
+    return logits
+
+
 def _select(states, index: Tensor):
     """The rows `index` of every tensor in a (nested list/tuple) decoder state."""
     if isinstance(states, Tensor):
@@ -86,14 +98,13 @@ def _pick(logp: Tensor, cfg: DecodeConfig, gen: torch.Generator | None) -> Tenso
         cum = sorted_l.softmax(-1).cumsum(-1)
         drop = cum - sorted_l.softmax(-1) >= cfg.top_p  # keep the smallest set reaching top_p
         logits = logits.scatter(-1, order, sorted_l.masked_fill(drop, NEG))
-    return torch.multinomial(logits.softmax(-1), 1, generator=gen).squeeze(1)
+    return torch.multinomial(logits.float().softmax(-1), 1, generator=gen).squeeze(1)
 
 
-def _greedy_or_sample(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
-    """Greedy or sampled decoding; a row leaves the batch as soon as it emits <end>."""
-    gen = None
-    if cfg.strategy == "sample" and cfg.seed is not None:
-        gen = torch.Generator(device=features.device).manual_seed(cfg.seed)
+def _rows(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig, gen: torch.Generator | None
+          ) -> tuple[Tensor, Tensor, Tensor]:
+    """Greedy or sampled decoding of one row per feature; a row leaves the batch as soon as it
+    emits <end>. Returns word ids [B, max_len] (<end> kept, <pad> after), log-probs, finished."""
     n, dev = features.size(0), features.device
     tokens, states = _start(decoder, features)
     out = torch.full((n, cfg.max_len), Vocabulary.pad_id, dtype=torch.long, device=dev)
@@ -103,7 +114,7 @@ def _greedy_or_sample(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig)
     for t in range(cfg.max_len):
         logp, states = _step(decoder, tokens, states, t, cfg)
         tokens = _pick(logp, cfg, gen)
-        logprob[ids] += logp.gather(1, tokens[:, None]).squeeze(1)
+        logprob[ids] += logp.gather(1, tokens[:, None]).squeeze(1).float()
         out[ids, t] = tokens
         ended = tokens == Vocabulary.end_id
         if ended.any():
@@ -112,12 +123,38 @@ def _greedy_or_sample(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig)
             if keep.numel() == 0:
                 break
             ids, tokens, states = ids[keep], tokens[keep], _select(states, keep)
+    return out, logprob, finished
+
+
+def _greedy_or_sample(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Greedy or sampled decoding as one hypothesis per image."""
+    gen = None
+    if cfg.strategy == "sample" and cfg.seed is not None:
+        gen = torch.Generator(device=features.device).manual_seed(cfg.seed)
+    out, logprob, finished = _rows(decoder, features, cfg, gen)
     hyps = []
     for row, lp, fin in zip(out.tolist(), logprob.tolist(), finished.tolist()):
         words = [w for w in row if w not in (Vocabulary.pad_id, Vocabulary.end_id)]
         length = len(words) + fin
         hyps.append([Hypothesis(words, lp, lp / length_norm(length, cfg.length_penalty), fin)])
     return hyps
+
+
+@torch.no_grad()
+def generate_ids(decoder: CaptionDecoder, features: Tensor, cfg: DecodeConfig, masks: Masks | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """One greedy or sampled caption per feature row as word ids [B, max_len] (<end> included,
+    <pad> after), in eval mode; masks ([B, max_len, E], [B, max_len, H]) sample with those dropout
+    masks. No inference mode: the ids may index tensors that need gradients (SCST)."""
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        if masks is not None:
+            return _rows(MaskedSteps(decoder, masks), features, cfg, generator)[0]
+        with _tables(decoder):
+            return _rows(decoder, features, cfg, generator)[0]
+    finally:
+        decoder.train(was_training)
 
 
 def _block_trigrams(logp: Tensor, seqs: Tensor, t: int) -> None:
@@ -205,6 +242,16 @@ def _samples(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig) -> list[
     return [_best_unique([d[0] for d in draws[i * k:(i + 1) * k]], k) for i in range(len(features))]
 
 
+@contextlib.contextmanager
+def _tables(decoder: StepDecoder) -> Iterator[None]:
+    """Every CaptionDecoder in decoder (one, or an ensemble's members) steps from its input table."""
+    with contextlib.ExitStack() as stack:
+        for m in decoder.modules() if isinstance(decoder, torch.nn.Module) else ():
+            if isinstance(m, CaptionDecoder):
+                stack.enter_context(m.decoding_table())
+        yield
+
+
 @torch.inference_mode()
 def decode(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig | None = None,
            vocab: Vocabulary | None = None) -> list[list[Hypothesis]]:
@@ -223,7 +270,8 @@ def decode(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig | None = No
             run = _beam
         else:
             run = _samples if cfg.strategy == "sample" and cfg.n_best > 1 else _greedy_or_sample
-        hyps = run(decoder, features, cfg)
+        with _tables(decoder):
+            hyps = run(decoder, features, cfg)
     finally:
         decoder.train(was_training)
     if vocab is not None:

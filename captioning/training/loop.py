@@ -1,155 +1,176 @@
-"""Teacher-forced (cross-entropy) training with early stopping on validation CIDEr, resumable.
+"""The one training loop: `fit(objective, train, val, out)` for cross-entropy and SCST alike.
 
-A run folder holds `best/` and `latest/` checkpoints and `metrics.jsonl` (one line per epoch).
-Shuffling and dropout are re-seeded from (seed, epoch), so a resumed run continues exactly."""
+Each epoch shuffles the objective's items in a seeded order, takes optimizer steps on global
+batches, validates (val loss and the CIDEr of the objective's decoding), keeps best/ and latest/
+and stops early. Shuffling, dropout and sampling are re-seeded from (seed, epoch, rank), so a
+resumed run continues exactly. Under torchrun every rank takes its share of each global batch
+and DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CUDA); rank 0 alone
+validates and writes, and every rank follows its early-stopping call."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import sys
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ..core import distributed
+from ..core.devices import amp_dtype, autocast
+from ..core.progress import progress_bar
 from ..data.tensors import SplitTensors
 from ..decoder.checkpoint import Checkpoint
 from ..decoder.config import DecoderConfig
-from ..decoder.decode_config import DecodeConfig
 from ..decoder.model import CaptionDecoder
-from ..features.config import EncoderSpec
 from ..metrics.cider_d import SplitCider
 from ..text.vocabulary import Vocabulary
-from .config import TrainConfig
 from .evaluation import validate
-from .losses import caption_loss
-from .state import RunFolder, count_epoch
+from .objectives import CrossEntropy, SelfCritical, Share, lr_schedule, share_of
+from .provenance import TrainingRecord
+from .state import RunFolder
 
 log = logging.getLogger(__name__)
+Objective = CrossEntropy | SelfCritical
+__all__ = ["CrossEntropy", "Objective", "SelfCritical", "fit", "lr_schedule"]
 
 
-def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Linear warm-up for warmup_epochs, then cosine decay to min_lr_ratio at the last epoch."""
-    warm, total = cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = min(1.0, (step - warm) / max(1.0, total - warm))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    return factor
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The one seeding rule: dropout and sampling of (seed, epoch, rank); shuffling uses rank 0's."""
+    return seed * 100_003 + epoch + 7919 * rank
 
 
-def amp_context(device: torch.device | str, dtype: torch.dtype | None):
-    """Autocast to dtype on CUDA when mixed precision is on; a no-op otherwise."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=dtype)
+class _Loss(torch.nn.Module):
+    """The objective's loss as a module, so that DDP wraps one forward per step however many
+    passes through the decoder the objective makes."""
+
+    def __init__(self, decoder: CaptionDecoder, objective: Objective) -> None:
+        super().__init__()
+        self.decoder, self.objective = decoder, objective
+
+    def forward(self, part: Share) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.objective.loss(self.decoder, part)
 
 
-def amp_dtype(amp: bool, device: torch.device | str) -> torch.dtype | None:
-    """bf16 where the GPU has it, else fp16 (with a gradient scaler); None on CPU or without amp."""
-    if not amp or torch.device(device).type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+@dataclass
+class Precision:
+    """Autocast dtype (None: fp32) and, for fp16, the gradient scaler."""
 
+    device: torch.device
+    dtype: torch.dtype | None
 
-def _rank_slice(train: SplitTensors, idx: torch.Tensor, w: distributed.World):
-    """This rank's part of a global batch, and the loss normalizer that keeps gradients equal to
-    a single process's (None in a single process: the plain mean). A rank whose part of a tiny
-    last batch is empty still runs one caption, weighted 0, so that DDP's all-reduce happens."""
-    if not w.distributed:
-        return idx, None
-    targets = int((train.tokens[idx, 1:] != Vocabulary.pad_id).sum())
-    mine = idx.tensor_split(w.size)[w.rank]
-    return (mine, targets / w.size) if len(mine) else (idx[:1], 0.0)
+    def __post_init__(self) -> None:
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
 
+    @property
+    def name(self) -> str:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
 
-def train_epoch(model: torch.nn.Module, train: SplitTensors, cfg: TrainConfig, epoch: int,
-                opt: torch.optim.Optimizer, sched, device: torch.device | str, progress: bool = False,
-                dtype: torch.dtype | None = None, scaler=None) -> dict[str, float]:
-    """One pass over the captions in a seeded order; returns mean loss and gradient norm. Under
-    torchrun every rank takes its slice of each global batch of the same permutation."""
-    w = distributed.world()
-    model.train()
-    torch.manual_seed(cfg.seed * 100_003 + epoch + 7919 * w.rank)  # dropout stream, reproducible on resume
-    order = torch.randperm(len(train.tokens), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-    steps = math.ceil(len(train.tokens) / cfg.batch_size)
-    total, norms = 0.0, 0.0
-    bar = tqdm(range(steps), desc=f"epoch {epoch}", disable=not (progress and w.main), file=sys.stderr, leave=False)
-    for b in bar:
-        idx, normalizer = _rank_slice(train, order[b * cfg.batch_size:(b + 1) * cfg.batch_size], w)
-        with amp_context(device, dtype):
-            loss = caption_loss(model, train.batch_features(idx).to(device), train.tokens[idx].to(device),
-                                cfg.label_smoothing, normalizer or None)
-            loss = loss * 0.0 if normalizer == 0.0 else loss
+    def backward_and_step(self, loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                          clip_norm: float) -> float:
+        """Backward, clip the global gradient norm, step; fp16 scales the loss so small gradients
+        survive and unscales before clipping. Returns the norm before clipping."""
         opt.zero_grad(set_to_none=True)
-        if scaler is not None:  # fp16: scale the loss so small gradients survive, unscale to clip
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        if self.scaler:
+            self.scaler.unscale_(opt)
+        norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm))
+        if self.scaler:
+            self.scaler.step(opt)
+            self.scaler.update()
         else:
-            loss.backward()
-        norms += float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm))
-        scaler.step(opt) if scaler is not None else opt.step()
-        if scaler is not None:
-            scaler.update()
+            opt.step()
+        return norm
+
+
+def run_epoch(model: torch.nn.Module, objective: Objective, items: int, epoch: int, opt: torch.optim.Optimizer,
+              sched, precision: Precision, progress: bool = False) -> dict[str, float]:
+    """One pass over the objective's items in a seeded order; returns the mean of each statistic
+    over steps and ranks, the mean gradient norm and the last learning rate."""
+    w, cfg = distributed.world(), objective.config
+    model.train()
+    torch.manual_seed(epoch_seed(cfg.seed, epoch, w.rank))
+    order = torch.randperm(items, generator=torch.Generator().manual_seed(cfg.seed + epoch))
+    steps, size = math.ceil(items / objective.batch_size), objective.batch_size
+    sums: dict[str, float] = {}
+    for b in progress_bar(range(steps), f"{objective.name} epoch {epoch}", progress and w.main):
+        with autocast(precision.device, precision.dtype):
+            loss, stats = model(share_of(order[b * size:(b + 1) * size], w))
+        stats["grad_norm"] = precision.backward_and_step(loss, model, opt, cfg.clip_norm)
         sched.step()
-        total += loss.item()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    mean_loss = distributed.all_sum(total) / w.size if w.distributed else total
-    return {"train_loss": mean_loss / steps, "grad_norm": norms / steps, "lr": sched.get_last_lr()[0]}
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v
+    means = {k: distributed.all_sum(v) / w.size / steps for k, v in sums.items()}
+    return {**{f"train_{k}": v for k, v in means.items() if k != "grad_norm"},
+            "grad_norm": means["grad_norm"], "lr": sched.get_last_lr()[0]}
 
 
-def _wrap(decoder: CaptionDecoder, device: torch.device | str) -> torch.nn.Module:
-    """DistributedDataParallel under torchrun (gloo on CPU, NCCL on CUDA), else the decoder itself."""
+def _wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel under torchrun, else the module itself."""
     if not distributed.active():
-        return decoder
-    device = torch.device(device)
+        return module
     ids = [device.index or 0] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(decoder, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
-def fit(train: SplitTensors, val: SplitTensors, vocab: Vocabulary, model_cfg: DecoderConfig,
-        cfg: TrainConfig, encoder: EncoderSpec, out_dir: str | Path, resume: bool = False,
+def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTensors | Vocabulary,
+        out_dir: str | Path | DecoderConfig, *earlier: Any, resume: bool = False,
         device: str | torch.device = "cpu", progress: bool = True, amp: bool = False) -> dict:
-    """Train a decoder; return the summary of the best epoch. Writes best/, latest/, metrics.jsonl.
-    Under torchrun, rank 0 alone validates and writes; every rank follows its early-stopping call."""
-    w, run = distributed.world(), RunFolder(out_dir)
-    torch.manual_seed(cfg.seed)
-    decoder = CaptionDecoder(model_cfg).to(device)
-    opt = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = math.ceil(len(train.tokens) / cfg.batch_size)
-    loop = run.start(resume, decoder, opt, {"epoch": 0, "best_cider": -1.0, "best_epoch": 0, "seconds": 0.0},
-                     write=w.main)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg, steps), last_epoch=loop["epoch"] * steps - 1)
-    if loop["epoch"]:
-        log.info("resuming %s after epoch %d (best val CIDEr %.1f)", run.out, loop["epoch"], loop["best_cider"])
-    model, dtype = _wrap(decoder, device), amp_dtype(amp, device)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    val = val.subset(cfg.val_images)
-    scorer = SplitCider(val.references, vocab) if w.main else None
-    for epoch in range(loop["epoch"] + 1, cfg.epochs + 1):
-        if epoch - loop["best_epoch"] > cfg.patience and loop["best_epoch"]:
-            log.info("early stop: no better val CIDEr for %d epochs", cfg.patience)
+    """Train with `objective`; return the summary of the best epoch. Writes best/, latest/ and
+    metrics.jsonl in out_dir. amp trains under autocast where the device has a fast half type
+    (core.devices.amp_dtype), else in fp32 with a warning. The earlier cross-entropy form
+    fit(train, val, vocab, model_cfg, train_cfg, encoder, out_dir, ...) still works."""
+    if isinstance(objective, SplitTensors):
+        (cfg, encoder, out_dir), (train, val, vocab, model) = earlier, (objective, train, val, out_dir)
+        objective = CrossEntropy(cfg, vocab, model, encoder)
+    w, run, device = distributed.world(), RunFolder(out_dir), torch.device(device)
+    start = objective.start()
+    decoder = start.decoder.to(device)
+    items, opt = objective.prepare(train), objective.optimizer(decoder)
+    state = run.start(resume, decoder, opt, write=w.main)
+    steps = math.ceil(items / objective.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, objective.schedule(steps), last_epoch=state.epoch * steps - 1)
+    precision = Precision(device, amp_dtype(device) if amp else None)
+    if amp and precision.dtype is None:
+        log.warning("mixed precision: %s has no fast half-precision type; training in fp32", device)
+    if state.epoch:
+        log.info("resuming %s after epoch %d (best val CIDEr %.1f)", run.out, state.epoch, state.best_cider)
+    model = _wrap(_Loss(decoder, objective), device)
+    val = val.subset(objective.config.val_images)
+    scorer = SplitCider(val.references, start.vocab) if w.main else None
+
+    def finish(epoch: int, record: dict) -> None:
+        if w.main:
+            record.update(validate(decoder, val, start.vocab, scorer, cfg=objective.decoding))
+        best = state.count(record := distributed.broadcast(record))
+        if w.main:
+            run.finish_epoch(_checkpoint(objective, start, decoder, epoch, record, precision), record, state, opt, best)
+
+    if state.best_cider < 0 and objective.validate_start:  # the starting point: epoch 0, the best/ to beat
+        finish(0, {"epoch": 0, "seconds": 0.0})
+    for epoch in range(state.epoch + 1, objective.config.epochs + 1):
+        if state.stale(objective.config.patience):
+            log.info("early stop: no better val CIDEr for %d epochs", objective.config.patience)
             break
-        start = time.time()
-        record = {"epoch": epoch, **train_epoch(model, train, cfg, epoch, opt, sched, device, progress, dtype, scaler)}
-        if w.main:
-            record.update(validate(decoder, val, vocab, scorer), seconds=time.time() - start)
-        best = count_epoch(loop, record := distributed.broadcast(record))
-        if w.main:
-            ckpt = Checkpoint(decoder, vocab, encoder,
-                              training={"stage": "cross-entropy", "config": cfg.to_dict(), "epoch": epoch},
-                              decoding=DecodeConfig().to_dict(), scores={"val_cider": record["val_cider"]})
-            run.finish_epoch(ckpt.save, record, loop, opt, best)
-        log.info("epoch %d: train loss %.3f, val loss %.3f, val CIDEr %.1f, %d distinct, %.0fs", epoch,
-                 record["train_loss"], record["val_loss"], record["val_cider"], record["val_distinct"],
-                 record["seconds"])
-    return {"best_epoch": loop["best_epoch"], "best_val_cider": loop["best_cider"],
-            "epochs_run": loop["epoch"], "train_seconds": loop["seconds"],
-            "parameters": decoder.num_parameters()}
+        began = time.time()
+        record = {"epoch": epoch, **run_epoch(model, objective, items, epoch, opt, sched, precision, progress)}
+        record["seconds"] = time.time() - began
+        finish(epoch, record)
+        log.info("%s epoch %d: %s, val CIDEr %.1f (%s), %d distinct, %.0fs", objective.name, epoch,
+                 ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("train_")),
+                 record["val_cider"], objective.decoding.name, record["val_distinct"], record["seconds"])
+    return {"objective": objective.name, "best_epoch": state.best_epoch, "best_val_cider": state.best_cider,
+            "epochs_run": state.epoch, "train_seconds": state.seconds, "decoding": objective.decoding.name,
+            "precision": precision.name, "parameters": decoder.num_parameters()}
+
+
+def _checkpoint(objective: Objective, start: Checkpoint, decoder: CaptionDecoder, epoch: int, record: dict,
+                precision: Precision) -> Checkpoint:
+    """The checkpoint of an epoch, with its typed training record (chained to the start's)."""
+    parent = TrainingRecord.read(start.training, str(start.folder)) if start.folder else None
+    training = TrainingRecord(objective.name, objective.config.to_dict(), epoch, precision.name,
+                              str(start.folder) if start.folder else None, parent)
+    scores = {**start.scores, "val_cider": record["val_cider"], "val_decoding": objective.decoding.name}
+    return Checkpoint(decoder, start.vocab, start.encoder, training.to_dict(), start.decoding, scores)

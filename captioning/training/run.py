@@ -1,5 +1,5 @@
-"""Whole training jobs on a dataset's records and features: prepare the splits, then train; and
-the export step that picks a checkpoint's default decoding on val."""
+"""Whole training jobs on a dataset's records and features: prepare the splits, then train with
+either objective; and the export step that picks a checkpoint's default decoding on val."""
 
 from __future__ import annotations
 
@@ -11,31 +11,51 @@ import torch
 
 from ..core.errors import InputError
 from ..data.records import ImageRecord
-from ..data.tensors import prepare_splits
+from ..data.tensors import SplitTensors, prepare_splits
+from ..decoder.checkpoint import Checkpoint
 from ..decoder.config import DecoderConfig
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.search import StepDecoder
 from ..features.config import EncoderSpec
 from ..text.vocabulary import Vocabulary
-from .config import TrainConfig
+from .config import ScstConfig, TrainConfig
 from .evaluation import evaluate_split
-from .loop import fit
+from .loop import CrossEntropy, SelfCritical, fit
+from .provenance import TrainingRecord
 
 log = logging.getLogger(__name__)
 
 
-def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder: EncoderSpec,
-                model: DecoderConfig, cfg: TrainConfig, out: str | Path, resume: bool = False,
-                device: str | torch.device = "cpu", progress: bool = True) -> dict:
-    """Vocabulary from the train captions, tensors for every split, then fit(); returns its summary."""
-    vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words)
+def _with_val(split: dict[str, SplitTensors]) -> dict[str, SplitTensors]:
     if "val" not in split:
         raise InputError("the dataset has no 'val' split for early stopping")
+    return split
+
+
+def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder: EncoderSpec,
+                model: DecoderConfig, cfg: TrainConfig, out: str | Path, resume: bool = False,
+                device: str | torch.device = "cpu", progress: bool = True, amp: bool = False) -> dict:
+    """Vocabulary from the train captions, tensors for every split, then cross-entropy training."""
+    vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words)
+    split = _with_val(split)
     model = model.replace(vocab_size=len(vocab), feature_dim=encoder.feature_dim)
     log.info("training a %s decoder on %d images / %d captions, vocabulary %d", model.cell,
              len(split["train"]), len(split["train"].tokens), len(vocab))
-    return fit(split["train"], split["val"], vocab, model, cfg, encoder, out, resume=resume,
-               device=device, progress=progress)
+    return fit(CrossEntropy(cfg, vocab, model, encoder), split["train"], split["val"], out, resume=resume,
+               device=device, progress=progress, amp=amp)
+
+
+def fine_tune(init: Checkpoint, records: Sequence[ImageRecord], features: torch.Tensor, cfg: ScstConfig,
+              out: str | Path, resume: bool = False, device: str | torch.device = "cpu", progress: bool = True,
+              amp: bool = False) -> dict:
+    """SCST from a cross-entropy or SCST checkpoint, on tensors in its own vocabulary and with
+    the caption length of the cross-entropy run its record chain starts from."""
+    record = TrainingRecord.read(init.training, str(init.folder))
+    words = record.cross_entropy().max_words if record else TrainConfig().max_words
+    _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab)
+    split = _with_val(split)
+    return fit(SelfCritical(cfg, init), split["train"], split["val"], out, resume=resume, device=device,
+               progress=progress, amp=amp)
 
 
 def choose_decoding(decoder: StepDecoder, vocab: Vocabulary, features: torch.Tensor, val: Sequence[ImageRecord],

@@ -1,29 +1,60 @@
-"""A run folder's state: the optimizer and loop counters beside latest/, and metrics.jsonl.
+"""A run folder on disk: best/ and latest/ checkpoints, the trainer state inside latest/, and
+metrics.jsonl (one record per finished epoch).
 
-Everything is safetensors or JSON (no pickles), so a run can be resumed, inspected and shared."""
+Everything is safetensors or JSON (no pickles), so a run can be resumed, inspected and shared.
+A checkpoint folder is written whole and then renamed into place, so best/ and latest/ are
+always complete: a crash or a full disk while saving leaves the previous one."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..core.config import ConfigError
 from ..core.io import atomic_write, read_json, write_json
 from ..decoder.checkpoint import Checkpoint
 
+STAGING, RETIRED = ".{}.new", ".{}.old"  # beside best/ and latest/ while they are replaced
 
-def save_trainer(folder: Path, opt: torch.optim.Optimizer, state: dict) -> None:
+
+@dataclass
+class LoopState:
+    """The loop's counters, saved with latest/ as trainer.json."""
+
+    epoch: int = 0  # the last finished epoch
+    best_cider: float = -1.0  # its val CIDEr, -1 until an epoch is scored
+    best_epoch: int = 0
+    seconds: float = 0.0  # every finished epoch's time, kept across resumes
+
+    def count(self, record: dict) -> bool:
+        """Add a finished epoch's record; True when its val CIDEr is the best yet."""
+        best = record["val_cider"] > self.best_cider
+        self.epoch, self.seconds = record["epoch"], self.seconds + record["seconds"]
+        if best:
+            self.best_cider, self.best_epoch = record["val_cider"], record["epoch"]
+        return best
+
+    def stale(self, patience: int) -> bool:
+        """The early-stopping rule: some epoch is scored and none of the last `patience` beat it."""
+        return self.best_cider >= 0 and self.epoch - self.best_epoch >= patience
+
+
+def save_trainer(folder: Path, opt: torch.optim.Optimizer, state: LoopState) -> None:
     """Optimizer moments as safetensors and the loop's counters as JSON (no pickles)."""
     sd = opt.state_dict()
     tensors = {f"{i}.{k}": v.cpu().contiguous() for i, s in sd["state"].items() for k, v in s.items()}
     atomic_write(folder / "optimizer.safetensors", lambda tmp: save_file(tensors, str(tmp)))
-    write_json(folder / "trainer.json", {**state, "param_groups": sd["param_groups"]})
+    write_json(folder / "trainer.json", {**asdict(state), "param_groups": sd["param_groups"]})
 
 
-def load_trainer(folder: Path, opt: torch.optim.Optimizer) -> dict:
+def load_trainer(folder: Path, opt: torch.optim.Optimizer) -> LoopState:
     state = read_json(folder / "trainer.json", "trainer state")
     flat = load_file(str(folder / "optimizer.safetensors"))
     moments: dict[int, dict] = {}
@@ -31,7 +62,7 @@ def load_trainer(folder: Path, opt: torch.optim.Optimizer) -> dict:
         i, name = key.split(".", 1)
         moments.setdefault(int(i), {})[name] = v
     opt.load_state_dict({"state": moments, "param_groups": state.pop("param_groups")})
-    return state
+    return LoopState(**{f.name: state[f.name] for f in fields(LoopState)})
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -40,18 +71,31 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def count_epoch(loop: dict, record: dict) -> bool:
-    """Add a finished epoch's record to the loop counters; True when its val CIDEr is the best yet."""
-    best = record["val_cider"] > loop["best_cider"]
-    loop.update(epoch=record["epoch"], seconds=loop["seconds"] + record["seconds"])
-    if best:
-        loop.update(best_cider=record["val_cider"], best_epoch=record["epoch"])
-    return best
+def replace_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Write a whole folder beside target, then rename it into place (target is never torn)."""
+    new, old = (target.with_name(f.format(target.name)) for f in (STAGING, RETIRED))
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    write(new)
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(target: Path) -> None:
+    """Undo a replace_folder that stopped half-way: a target renamed away comes back; a
+    half-written staging folder goes."""
+    new, old = (target.with_name(f.format(target.name)) for f in (STAGING, RETIRED))
+    if not target.exists() and old.is_dir():
+        os.rename(old, target)
+    for leftover in (new, old):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 class RunFolder:
-    """One training run on disk: best/ and latest/ checkpoints, the trainer state beside latest/,
-    and metrics.jsonl with one record per finished epoch. Shared by every training stage."""
+    """One training run on disk, shared by every objective."""
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
@@ -60,31 +104,52 @@ class RunFolder:
     def resumable(self) -> bool:
         return (self.out / "latest" / "trainer.json").is_file()
 
+    def held(self) -> str | None:
+        """What makes out a run folder already (metrics.jsonl, best/ or latest/), else None."""
+        return next((n for n in ("metrics.jsonl", "best", "latest") if (self.out / n).exists()), None)
+
     def start(self, resume: bool, decoder: torch.nn.Module, opt: torch.optim.Optimizer,
-              loop: dict, write: bool = True) -> dict:
+              write: bool = True) -> LoopState:
         """Resume from latest/ when asked and possible (weights, optimizer, counters, metrics up
-        to the last saved epoch); otherwise start afresh, dropping old metrics. Returns the counters.
-        write=False (the other ranks of a torchrun job) reads the state but changes no file."""
+        to the last saved epoch); otherwise start afresh, dropping old metrics. write=False (the
+        other ranks of a torchrun job) reads the state but changes no file."""
+        if write:
+            for name in ("best", "latest"):
+                recover_folder(self.out / name)
         if not (resume and self.resumable):
             if write:
                 (self.out / "metrics.jsonl").unlink(missing_ok=True)
-            return dict(loop)
-        decoder.load_state_dict(Checkpoint.load(self.out / "latest").decoder.state_dict())
-        loop = load_trainer(self.out / "latest", opt)
-        if not write:
-            return loop
-        kept = [r for r in read_metrics(self.out) if r["epoch"] <= loop["epoch"]]  # drop a half-saved epoch
-        atomic_write(self.out / "metrics.jsonl",
-                     lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in kept)))
-        return loop
+            return LoopState()
+        saved = Checkpoint.load(self.out / "latest").decoder
+        _same_model(self.out / "latest", saved.cfg.to_dict(), decoder.cfg.to_dict())
+        decoder.load_state_dict(saved.state_dict())
+        state = load_trainer(self.out / "latest", opt)
+        if write:  # drop a half-saved epoch's record
+            self._write_metrics([r for r in read_metrics(self.out) if r["epoch"] <= state.epoch])
+        return state
 
-    def finish_epoch(self, save: Callable[[Path], None], record: dict, loop: dict,
-                     opt: torch.optim.Optimizer, best: bool) -> None:
-        """Save best/ (when best), append the record, then save latest/ and the trainer state;
-        latest/ last, so a crash in between replays the epoch on resume."""
+    def _write_metrics(self, records: list[dict]) -> None:
+        atomic_write(self.out / "metrics.jsonl",
+                     lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
+
+    def finish_epoch(self, ckpt: Checkpoint, record: dict, state: LoopState, opt: torch.optim.Optimizer,
+                     best: bool) -> None:
+        """Save best/ (when best), append the record, then latest/ with the trainer state, each
+        folder whole; latest/ last, so a crash in between replays the epoch on resume."""
         if best:
-            save(self.out / "best")
-        with (self.out / "metrics.jsonl").open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        save(self.out / "latest")
-        save_trainer(self.out / "latest", opt, loop)
+            replace_folder(self.out / "best", ckpt.save)
+        path = self.out / "metrics.jsonl"
+        self._write_metrics((read_metrics(self.out) if path.is_file() else []) + [record])
+
+        def latest(folder: Path) -> None:
+            ckpt.save(folder)
+            save_trainer(folder, opt, state)
+        replace_folder(self.out / "latest", latest)
+
+
+def _same_model(folder: Path, saved: dict, asked: dict) -> None:
+    """Resuming needs the run's own decoder: name the first setting that differs."""
+    for name, value in saved.items():
+        if asked.get(name) != value:
+            raise ConfigError(name, f"cannot resume {folder}: it holds a decoder with {name}={value}, this run "
+                                    f"asks for {asked.get(name)}; resume with the run's settings or start a new run")

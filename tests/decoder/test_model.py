@@ -124,29 +124,46 @@ def test_decoding_step_uses_the_input_table_and_matches_the_plain_step(cell):
     dec = make(cell, layers=2)
     feats, tokens = torch.randn(B, F), torch.randint(1, V, (B,))
     plain, plain_states = dec.step(tokens, dec.init_state(feats))  # autograd on: no table
-    with torch.no_grad():
+    with torch.no_grad(), dec.decoding_table():
+        assert dec._table.shape == (V, dec.rnn.layers[0].num_chunks * H)
         fast, fast_states = dec.step(tokens, dec.init_state(feats))
-        table = dec.input_table()
-    assert table.shape == (V, dec.rnn.layers[0].num_chunks * H)
-    assert dec.input_table() is table  # cached
+    assert dec._table is None  # gone with the block
     torch.testing.assert_close(fast, plain)
     for a, b in zip(fast_states, plain_states, strict=True):
         torch.testing.assert_close(a, b)
 
 
-def test_input_table_follows_weight_changes():
-    dec = make()
+def test_the_input_table_cannot_go_stale():
+    """The table lives for one decoding block: a weight change (even through .data) or a
+    change of autocast between blocks is always seen."""
+    dec, tokens = make(), torch.arange(1, 5)
+    state = dec.init_state(torch.randn(4, F))
     with torch.no_grad():
-        before = dec.input_table().clone()
-        dec.embed.weight[5] += 1.0  # what an optimizer step does: in place
-        after = dec.input_table()
-        assert not torch.equal(before[5], after[5]) and torch.equal(before[6], after[6])
-        dec.load_state_dict(make(seed=1).state_dict())
-        torch.testing.assert_close(dec.input_table(), make(seed=1).input_table())
-        dec.embed.weight.data[5] += 1.0  # .data writes are invisible to version counters
-        stale = dec.input_table()
-        assert torch.equal(stale, make(seed=1).input_table())
-        assert not torch.equal(dec.input_table(refresh=True)[5], stale[5])
-    with torch.inference_mode():  # parameters made here have no version counter: never cached
-        fresh = make(seed=2)
-        torch.testing.assert_close(fresh.input_table(), make(seed=2).rnn.layers[0].project(fresh.embed.weight))
+        with dec.decoding_table():
+            before = dec.step(tokens, state)[0]
+        dec.embed.weight.data[1:5] += 1.0  # invisible to version counters
+        with dec.decoding_table():
+            after = dec.step(tokens, state)[0]
+        plain = dec.step(tokens, state)[0]  # outside the block: no table
+        assert not torch.allclose(before, after)
+        torch.testing.assert_close(after, plain)
+        with torch.autocast("cpu", dtype=torch.bfloat16), dec.decoding_table():
+            assert dec._table.dtype == torch.bfloat16
+        with dec.decoding_table():
+            assert dec._table.dtype == torch.float32
+
+
+def test_explicit_dropout_masks_replace_dropout():
+    dec = make()
+    dec.cfg.dropout = 0.5
+    masks = dec.dropout_masks(3, 4, torch.Generator().manual_seed(0))
+    assert masks[0].shape == (3, 4, dec.cfg.embed_dim) and set(masks[0].unique().tolist()) <= {0.0, 2.0}
+    feats, tokens = torch.randn(3, F), torch.randint(1, V, (3, 4))
+    dec.eval()
+    full = dec(feats, tokens, masks).log_softmax(-1)
+    states = dec.init_state(feats)
+    for t in range(4):  # step t with the masks of step t: the same log-probabilities
+        logp, states = dec.step(tokens[:, t], states, (masks[0][:, t], masks[1][:, t]))
+        torch.testing.assert_close(logp, full[:, t])
+    ones = tuple(torch.ones_like(m) for m in masks)
+    torch.testing.assert_close(dec(feats, tokens, ones), dec(feats, tokens))

@@ -117,7 +117,7 @@ def test_run_folders_hold_checkpoints_and_no_pickles(toy_run):
     for p in out.rglob("*.safetensors"):
         load_file(str(p))  # real safetensors files
     best = Checkpoint.load(out / "best")
-    assert best.training["epoch"] == summary["best_epoch"] and best.training["stage"] == "cross-entropy"
+    assert best.training["epoch"] == summary["best_epoch"] and best.training["objective"] == "cross-entropy"
     assert best.training["config"]["epochs"] == 3 and best.decoding["strategy"] == "greedy"
     assert best.scores["val_cider"] == summary["best_val_cider"]
     assert Checkpoint.load(out / "latest").training["epoch"] == 3
