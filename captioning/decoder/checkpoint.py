@@ -85,9 +85,26 @@ class Checkpoint:
         if len(vocab) != cfg.vocab_size:
             raise InputError(f"{folder}: vocab.json has {len(vocab)} words but the model expects "
                              f"{cfg.vocab_size} (mismatched checkpoint/vocab)")
+        _check_vocabulary(sections.get("vocabulary"), vocab, folder / "config.json")
         decoder = _load_weights(folder / "model.safetensors", cfg)
         return cls(decoder.to(device).eval(), vocab, spec, sections["training"], sections["decoding"],
                    sections["scores"], folder)
+
+
+def _check_vocabulary(section: Any, vocab: Vocabulary, path: Path) -> None:
+    """The vocabulary section must describe vocab.json and this release's tokenizer: a model fed
+    tokens split another way would caption nonsense without an error. Format 1 has no section."""
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise InputError(f"{path}: invalid checkpoint config (vocabulary is not a JSON object)")
+    for key, have in (("size", len(vocab)), ("min_count", vocab.min_count)):
+        if key in section and section[key] != have:
+            raise InputError(f"{path}: vocabulary.{key} is {section[key]} but vocab.json has {have}")
+    tokenizer = section.get("tokenizer", TOKENIZER_NAME)
+    if tokenizer != TOKENIZER_NAME:
+        raise InputError(f"{path}: vocabulary.tokenizer is '{tokenizer}', but this release tokenizes captions "
+                         f"with '{TOKENIZER_NAME}'; use a release that has it or retrain")
 
 
 def _sections(config: Any, path: Path) -> dict[str, Any]:

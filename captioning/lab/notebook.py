@@ -19,6 +19,7 @@ from ..decoder.model import CaptionDecoder
 from ..features.cache import cache_path_for, record_features
 from ..features.loading import AnyEncoder, encoder_for
 from ..text.vocabulary import Vocabulary
+from ..training.provenance import caption_words
 from .stats import subsample_splits
 
 
@@ -60,6 +61,6 @@ def workbench(coco: str | Path, sizes: Mapping[str, int] | None = None, cache_di
     records = shared_records(coco, sizes)
     cache = cache_path_for(encoder.spec, [r.path for r in records], cache_dir) if cache_dir else None
     features, kept, _ = record_features(records, encoder, cache, progress=False)
-    words = ckpt.training.get("config", {}).get("max_words", 20)
+    words = caption_words(ckpt.training, str(ckpt.folder))
     _, split, by_split = prepare_splits(kept, features, ckpt.vocab.min_count, words, vocab=ckpt.vocab)
     return Workbench(ckpt, decoder, encoder, kept, features, split, by_split)

@@ -63,6 +63,13 @@ class TrainingRecord(Config):
             raise InputError(f"{where}: training record: {exc}") from None
 
 
+def caption_words(training: dict[str, Any] | None, where: str = "checkpoint") -> int:
+    """max_words of the cross-entropy run a checkpoint descends from: the caption length its
+    tensors are built with (TrainConfig's default when no record says)."""
+    record = TrainingRecord.read(training, where)
+    return (record.cross_entropy() if record else TrainConfig()).max_words
+
+
 def _upgrade(training: Any) -> Any:
     """A version-less training section as a version-1 record (recursively for its parent)."""
     if not isinstance(training, dict) or "version" in training:

@@ -21,7 +21,7 @@ from ..text.vocabulary import Vocabulary
 from .config import ScstConfig, TrainConfig
 from .evaluation import evaluate_split
 from .loop import CrossEntropy, SelfCritical, fit
-from .provenance import TrainingRecord
+from .provenance import caption_words
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,7 @@ def fine_tune(init: Checkpoint, records: Sequence[ImageRecord], features: torch.
               amp: bool = False) -> dict:
     """SCST from a cross-entropy or SCST checkpoint, on tensors in its own vocabulary and with
     the caption length of the cross-entropy run its record chain starts from."""
-    record = TrainingRecord.read(init.training, str(init.folder))
-    words = record.cross_entropy().max_words if record else TrainConfig().max_words
+    words = caption_words(init.training, str(init.folder))
     _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab)
     split = _with_val(split)
     return fit(SelfCritical(cfg, init), split["train"], split["val"], out, resume=resume, device=device,
