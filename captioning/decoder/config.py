@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from ..core.config import Config, check, option
 
 CELL_NAMES = ("lstm", "peephole", "cifg", "gru", "rnn")  # the chapter's LSTM family, see stack.CELLS
+ABLATION_NAMES = ("lstm-open-output", "gru-open-reset")  # one gate fixed open, see ablations.py
+ALL_CELLS = CELL_NAMES + ABLATION_NAMES
 INJECT = ("init", "pre")
 
 
@@ -20,7 +22,7 @@ class DecoderConfig(Config):
     hidden_dim: int = option(512, "recurrent state size")
     num_layers: int = option(1, "stacked recurrent layers", flag="layers")
     dropout: float = option(0.5, "dropout on embeddings, outputs and between layers")
-    cell: str = option("lstm", "recurrent cell", choices=CELL_NAMES)
+    cell: str = option("lstm", "recurrent cell (the last two are gate ablations)", choices=ALL_CELLS)
     inject: str = option("init", "init: the image gives (h0, c0); pre: it is the first input",
                          choices=INJECT)
     tie_weights: bool = option(False, "share the output matrix with the word embedding")
@@ -28,7 +30,7 @@ class DecoderConfig(Config):
                                 "CIFG's input gate gets its negative)")
 
     def __post_init__(self) -> None:
-        check(self.cell in CELL_NAMES, "cell", f"unknown '{self.cell}' (choose from {', '.join(CELL_NAMES)})")
+        check(self.cell in ALL_CELLS, "cell", f"unknown '{self.cell}' (choose from {', '.join(ALL_CELLS)})")
         check(self.inject in INJECT, "inject", f"unknown '{self.inject}' (choose init or pre)")
         for name in ("vocab_size", "feature_dim", "embed_dim", "hidden_dim", "num_layers"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .ablations import GRUOpenReset, LSTMOpenOutput
 from .cells import GRU, LSTM, RNN, Cell, State
 from .variants import CIFG, Peephole
 
@@ -13,6 +14,8 @@ CELLS: dict[str, type[Cell]] = {
     "cifg": CIFG,
     "gru": GRU,
     "rnn": RNN,
+    "lstm-open-output": LSTMOpenOutput,  # ablations: one gate fixed open
+    "gru-open-reset": GRUOpenReset,
 }
 
 

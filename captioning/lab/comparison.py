@@ -1,8 +1,11 @@
 """The controlled LSTM-family comparison: every cell, same split, features, vocabulary and budget.
 
-`captioning compare-cells` trains each cell with several seeds (finished runs are reused), scores
-the best checkpoint on the test split, measures gradient flow, and writes results/cells.md,
-cells.json, cells.png and gradient_flow.png (see report.py for the text)."""
+`captioning compare-cells` trains each cell with several seeds, seed-major (every cell's seed 0
+first), and writes one small JSON record per finished run to `records` (results/cell-runs/): its
+settings, per-epoch curves, test scores, gradient and recurrence statistics, a gate trace and its
+measured minutes. The records are committed, so any clone resumes from them and trains only what
+is missing; the report (results/cells.md, cells.json and the figures) is written from the records
+alone, so it regenerates unchanged. Checkpoints stay in the git-ignored `work` folder."""
 
 from __future__ import annotations
 
@@ -17,12 +20,14 @@ from ..data.tensors import SplitTensors
 from ..decoder.checkpoint import Checkpoint
 from ..decoder.config import DecoderConfig
 from ..decoder.model import CaptionDecoder
+from ..decoder.search import trace_gates
 from ..features.config import EncoderSpec
 from ..render.layout import save_figure
 from ..text.vocabulary import Vocabulary
 from ..training.config import TrainConfig
 from ..training.evaluation import evaluate_split
 from ..training.loop import fit
+from ..training.objectives import CrossEntropy
 from ..training.state import read_metrics
 from .config import ComparisonConfig
 from .gradients import decoder_gradient_flow, recurrence_stats
@@ -30,76 +35,137 @@ from .plots import plot_comparison, plot_gradient_flow
 from .report import markdown_table, render_markdown, settings_text, summarize
 
 log = logging.getLogger(__name__)
+RECORD_FORMAT = 1
+TRACE_UNITS = 16  # gate trace: the units that vary most along the probe caption
 
 
-def train_cell(cell: str, seed: int, prepared: tuple, encoder: EncoderSpec, model: DecoderConfig,
-               train: TrainConfig, work: Path, device: torch.device, progress: bool) -> dict:
-    """One cell and seed: train (reuse a finished run, continue an interrupted one), score its best
-    checkpoint on test."""
-    vocab, split, recs = prepared
-    run_dir = work / f"{cell}-seed{seed}"
-    done = run_dir / "result.json"
-    if done.is_file():
-        return read_json(done)
-    log.info("== %s, seed %d", cell, seed)
-    summary = fit(split["train"], split["val"], vocab, model.replace(cell=cell), train.replace(seed=seed),
-                  encoder, run_dir, resume=True, device=device, progress=progress)  # an interrupted run continues
-    start = time.time()
-    best = Checkpoint.load(run_dir / "best", device)
-    test = evaluate_split(best.decoder, split["test"].features, recs["test"], vocab)["scores"]
-    wall = summary["train_seconds"] + time.time() - start  # every epoch's time (kept across a resume) + scoring
-    result = {"cell": cell, "seed": seed, **summary, "wall_seconds": wall, "test": test,
-              "val_curve": [r["val_cider"] for r in read_metrics(run_dir)]}
-    write_json(done, result)
-    return result
+def record_path(records: str | Path, cell: str, seed: int) -> Path:
+    return Path(records) / f"{cell}-seed{seed}.json"
 
 
-def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], encoder: EncoderSpec,
-                   model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig,
-                   device: torch.device | str = "cpu", command: str = "", progress: bool = False) -> dict:
-    """Train cells x seeds on prepared splits (vocab, tensors, records), then write cmp.out."""
-    out, work = Path(cmp.out), Path(cmp.work)
-    model = model.replace(vocab_size=len(prepared[0]), feature_dim=encoder.feature_dim)
-    runs = [train_cell(cell, seed, prepared, encoder, model, train, work, torch.device(device), progress)
-            for cell in cmp.cells for seed in range(cmp.seeds)]
-    table = summarize(runs)
-    split = prepared[1]
-    flow, recurrence = measure_flow(list(cmp.cells), split["test"], model, work)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "cells.json", {"command": command, "runs": runs, "summary": table, "gradient_flow": flow,
-                                    "recurrence": recurrence})
-    save_figure(plot_comparison(runs, table), out / "cells.png")
-    save_figure(plot_gradient_flow(flow, title="Gradient flow on real captions"), out / "gradient_flow.png")
-    minutes = sum(r.get("wall_seconds", r["train_seconds"]) for r in runs) / 60
-    text = render_markdown(table, flow, settings_text(encoder, model, train, cmp), command, minutes, train.epochs,
-                           recurrence, model.forget_bias)
-    atomic_write_text(out / "cells.md", text)
-    log.info("%s", markdown_table(table))
-    return table
+def planned_runs(cmp: ComparisonConfig) -> list[tuple[str, int]]:
+    """(cell, seed) in training order: seed-major, so a partial comparison has every cell's seed 0."""
+    return [(cell, seed) for seed in range(cmp.seeds) for cell in cmp.cells]
 
 
-def _probe_captions(test: SplitTensors, n: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+def status(cmp: ComparisonConfig) -> str:
+    """How many of the planned runs have a record, and which are missing (reads no data)."""
+    runs = planned_runs(cmp)
+    missing = [f"{c}-seed{s}" for c, s in runs if not record_path(cmp.records, c, s).is_file()]
+    text = f"{len(runs) - len(missing)} of {len(runs)} runs done (records in {cmp.records})"
+    return text + (f"; missing: {', '.join(missing)}" if missing else "; all done")
+
+
+def _probe_captions(test: SplitTensors, n: int = 64, length: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, tokens) of up to n test captions with at least `length` tokens, cut there."""
     long = (test.tokens != 0).sum(1) >= length
     return test.batch_features(long.nonzero().view(-1)[:n]), test.tokens[long][:n, :length]
 
 
-def measure_flow(cells: list[str], test: SplitTensors, model: DecoderConfig, work: Path,
-                 n: int = 64, length: int = 16) -> tuple[dict[str, list[float]], dict[str, dict]]:
-    """Gradient flow of freshly initialized decoders and of the trained seed-0 ones on test captions:
-    ‖∂h_t/∂h_0‖ per cell, ‖∂c_t/∂c_0‖ ("cell ∂c") where there is a cell state; and the trained
-    decoders' recurrence_stats (what sets their decay)."""
-    feats, tokens = _probe_captions(test, n, length)
-    flow, recurrence = {}, {}
+def flow_of(decoder: CaptionDecoder, feats: torch.Tensor, tokens: torch.Tensor) -> dict[str, list[float]]:
+    """‖∂h_t/∂h_0‖ for t = 1..T on the probe captions, and ‖∂c_t/∂c_0‖ where there is a cell state."""
+    flow = {"h": decoder_gradient_flow(decoder, feats, tokens).tolist()}
+    if decoder.rnn.has_cell_state:
+        flow["c"] = decoder_gradient_flow(decoder, feats, tokens, source="c", target="c").tolist()
+    return flow
+
+
+def gate_trace(decoder: CaptionDecoder, test: SplitTensors, vocab: Vocabulary) -> dict:
+    """The gates along the first long test caption (teacher-forced), for the TRACE_UNITS units whose
+    activation varies most, rounded: enough for the notebook to draw them without the checkpoint."""
+    feats, tokens = _probe_captions(test, n=1, length=10)
+    ids = [int(t) for t in tokens[0, 1:] if int(t) not in (0, Vocabulary.end_id)]
+    gates = trace_gates(decoder, feats[0], ids)
+    out = {}
+    for name in decoder.rnn.gate_names:
+        g = gates[name]  # [T, H]
+        units = torch.argsort(-g.var(dim=0), stable=True)[:TRACE_UNITS]
+        out[name] = {"units": units.tolist(), "values": [[round(float(v), 4) for v in row] for row in g[:, units]]}
+    return {"words": ["<start>", *vocab.decode(ids).split()], "gates": out}
+
+
+def _curves(run_dir: Path) -> dict[str, list[float]]:
+    rows = read_metrics(run_dir)
+    return {key: [r[key] for r in rows] for key in ("train_loss", "val_loss", "val_cider", "seconds")}
+
+
+def train_cell(cell: str, seed: int, prepared: tuple, encoder: EncoderSpec, model: DecoderConfig,
+               train: TrainConfig, cmp: ComparisonConfig, device: torch.device, progress: bool) -> dict:
+    """One cell and seed: its committed record, or train it (continuing an interrupted run in the
+    work folder), score the best checkpoint on test, measure it, and write the record."""
+    path = record_path(cmp.records, cell, seed)
+    if path.is_file():
+        return read_json(path)
+    vocab, split, recs = prepared
+    run_dir = Path(cmp.work) / f"{cell}-seed{seed}"
+    log.info("== %s, seed %d", cell, seed)
+    model, train = model.replace(cell=cell), train.replace(seed=seed)
+    summary = fit(CrossEntropy(train, vocab, model, encoder), split["train"], split["val"], run_dir,
+                  resume=True, device=device, progress=progress)
+    start = time.time()
+    best = Checkpoint.load(run_dir / "best", device).decoder
+    test = evaluate_split(best, split["test"].features, recs["test"], vocab)["scores"]
+    feats, tokens = _probe_captions(split["test"])
+    record = {"format": RECORD_FORMAT, "cell": cell, "seed": seed,
+              "settings": {"model": model.to_dict(), "train": train.to_dict(), "encoder": encoder.to_dict()},
+              **summary, "test": test, "val_curve": _curves(run_dir)["val_cider"], "curves": _curves(run_dir),
+              "gradient_flow": flow_of(best, feats, tokens), "recurrence": recurrence_stats(best, feats, tokens),
+              "gate_trace": gate_trace(best, split["test"], vocab)}
+    record["wall_seconds"] = summary["train_seconds"] + time.time() - start  # epochs (kept across resumes) + scoring
+    write_json(path, record)
+    log.info("wrote %s", path)
+    return record
+
+
+def fresh_flow(cells: list[str], test: SplitTensors, model: DecoderConfig) -> dict[str, dict[str, list[float]]]:
+    """The same gradient-flow probe on freshly initialized decoders (seed 0), per cell."""
+    feats, tokens = _probe_captions(test)
+    out = {}
     for cell in cells:
         torch.manual_seed(0)
-        decoders = {cell: CaptionDecoder(model.replace(cell=cell))}
-        trained = work / f"{cell}-seed0" / "best"
-        if trained.is_dir():
-            decoders[f"{cell} (trained)"] = Checkpoint.load(trained).decoder
-            recurrence[cell] = recurrence_stats(decoders[f"{cell} (trained)"], feats, tokens)
-        for name, decoder in decoders.items():
-            flow[name] = decoder_gradient_flow(decoder, feats, tokens).tolist()
-            if decoder.rnn.has_cell_state:
-                flow[f"{name} ∂c"] = decoder_gradient_flow(decoder, feats, tokens, source="c", target="c").tolist()
-    return flow, recurrence
+        out[cell] = flow_of(CaptionDecoder(model.replace(cell=cell)), feats, tokens)
+    return out
+
+
+def _flow_curves(fresh: dict[str, dict], runs: list[dict]) -> dict[str, list[float]]:
+    """Named curves for the report and figure: fresh and trained (seed 0), h and cell state c."""
+    curves: dict[str, list[float]] = {}
+    trained = {r["cell"]: r["gradient_flow"] for r in runs if r["seed"] == 0}
+    for cell, flow in fresh.items():
+        for name, f in ((cell, flow), (f"{cell} (trained)", trained.get(cell))):
+            if f is not None:
+                curves[name] = f["h"]
+                if "c" in f:
+                    curves[f"{name} ∂c"] = f["c"]
+    return curves
+
+
+def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: ComparisonConfig,
+                 command: str) -> dict:
+    """cells.json, cells.md and the figures in cmp.out, from the run records alone."""
+    out = Path(cmp.out)
+    table = summarize(runs)
+    flow = _flow_curves(fresh, runs)
+    recurrence = {r["cell"]: r["recurrence"] for r in runs if r["seed"] == 0}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "cells.json", {"command": command, "summary": table, "gradient_flow": flow,
+                                    "recurrence": recurrence, "records": str(cmp.records)})
+    save_figure(plot_comparison(runs, table), out / "cells.png")
+    h_only = {k: v for k, v in flow.items() if "∂c" not in k}
+    save_figure(plot_gradient_flow(h_only, title="Gradient flow on real captions"), out / "gradient_flow.png")
+    minutes = sum(r["wall_seconds"] for r in runs) / 60
+    text = render_markdown(table, flow, settings, command, minutes, runs, recurrence)
+    atomic_write_text(out / "cells.md", text)
+    log.info("%s", markdown_table(table))
+    return table
+
+
+def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], encoder: EncoderSpec,
+                   model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig,
+                   device: torch.device | str = "cpu", command: str = "", progress: bool = False) -> dict:
+    """Train what has no record yet (cells x seeds, seed-major), then write the report."""
+    model = model.replace(vocab_size=len(prepared[0]), feature_dim=encoder.feature_dim)
+    runs = [train_cell(cell, seed, prepared, encoder, model, train, cmp, torch.device(device), progress)
+            for cell, seed in planned_runs(cmp)]
+    fresh = fresh_flow(list(cmp.cells), prepared[1]["test"], model)
+    return write_report(runs, fresh, settings_text(encoder, model, train, cmp), cmp, command)

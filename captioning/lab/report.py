@@ -59,64 +59,108 @@ def verdict(a: str, b: str, table: dict, metric: str = "CIDEr") -> str:
 def cell_differences(forget_bias: float) -> str:
     """Every setting that differs between the cells (everything else is shared)."""
     return (f"The one setting that differs between cells is where the forget bias ({forget_bias:g}) goes: the "
-            "LSTM's and the peephole LSTM's forget gate; the GRU's update gate z (z = 1 keeps the old state, "
-            f"so it plays the forget role); CIFG's input gate, as {-forget_bias:g} (its forget gate is 1 − i). "
-            "The tanh RNN has no gate and no bias of that kind. The GRU is PyTorch's reset-after variant; "
-            "LSTM, GRU and RNN run PyTorch's fused kernels, peephole and CIFG a written-out loop.")
+            "LSTM's, the peephole LSTM's and the open-output LSTM's forget gate; the GRU's and the open-reset "
+            "GRU's update gate z (z = 1 keeps the old state, so it plays the forget role); CIFG's input gate, "
+            f"as {-forget_bias:g} (its forget gate is 1 − i). The tanh RNN has no gate and no bias of that kind. "
+            "The GRU is PyTorch's reset-after variant. The two ablations fix one gate at exactly 1 and keep "
+            "every other equation of their parent, so they also have fewer parameters (the fixed gate's "
+            "weights are gone). LSTM, GRU, both ablations and CIFG run PyTorch's fused kernels, peephole a "
+            "written-out loop, which is why its epochs take longer.")
+
+
+def _row(table: dict, cell: str) -> str:
+    r = table[cell]["CIDEr"]
+    return f"{r[0]:.1f} ± {r[1]:.1f}"
 
 
 def _gates_text(table: dict) -> list[str]:
+    """The chapter's comparisons, each judged against seed noise; causes named only where an
+    ablation isolates them."""
     out = []
-    if {"lstm", "rnn"} <= set(table):
-        out.append("1. **Gates against the plain tanh RNN.** " + verdict("lstm", "rnn", table) + ".")
     if {"lstm", "gru"} <= set(table):
         ratio = table["gru"]["parameters"] / table["lstm"]["parameters"]
-        out.append("2. **LSTM against GRU.** " + verdict("gru", "lstm", table) + f". The GRU has {ratio:.2f}× the "
-                   "LSTM's parameters. The GRU differs in three ways at once (a reset gate, one update gate for "
-                   "forget and input, no output gate), so this comparison cannot say which one matters.")
+        out.append("1. **LSTM against GRU.** " + verdict("gru", "lstm", table) + f". The GRU has {ratio:.2f}× the "
+                   "LSTM's parameters, and differs in three ways at once (a reset gate, one update gate for forget "
+                   "and input, no output gate); the ablations below test two of them one at a time.")
+    if {"lstm", "lstm-open-output"} <= set(table):
+        out.append("2. **Ablation: the LSTM's output gate.** " + verdict("lstm", "lstm-open-output", table)
+                   + ". With o = 1 the LSTM exposes tanh(c) whole, as the GRU exposes its state.")
+    if {"gru", "gru-open-reset"} <= set(table):
+        out.append("3. **Ablation: the GRU's reset gate.** " + verdict("gru", "gru-open-reset", table)
+                   + ". With r = 1 the GRU's candidate always sees the whole previous state.")
     if {"lstm", "cifg"} <= set(table):
-        out.append("3. **Coupled input and forget gates.** " + verdict("cifg", "lstm", table) + ", with "
+        out.append("4. **Coupled input and forget gates.** " + verdict("cifg", "lstm", table) + ", with "
                    f"{table['cifg']['parameters'] / table['lstm']['parameters']:.2f}× the LSTM's parameters.")
     if {"lstm", "peephole"} <= set(table):
-        out.append("4. **Peepholes.** " + verdict("peephole", "lstm", table) + ".")
+        out.append("5. **Peepholes.** " + verdict("peephole", "lstm", table) + ".")
+    if {"lstm", "rnn"} <= set(table):
+        out.append("6. **Gates against the plain tanh RNN.** " + verdict("lstm", "rnn", table) + ".")
     return out
 
 
 def _flow_text(flow: dict[str, list[float]], recurrence: dict[str, dict]) -> list[str]:
+    """Gradient flow, fresh and trained, with what sets the trained decay; every cell named."""
     if not {"rnn", "lstm"} <= set(flow):
         return []
     t = len(flow["rnn"])
-    text = (f"5. **Gradient flow.** After {t} words of real captions, the Frobenius norm ‖∂h_t/∂h_0‖ is "
+    text = (f"7. **Gradient flow.** After {t} words of real captions, the Frobenius norm ‖∂h_t/∂h_0‖ is "
             f"{flow['rnn'][-1]:.2e} for the freshly initialized tanh RNN and {flow['lstm'][-1]:.2e} for the LSTM: "
             "the vanishing gradient the chapter describes, measured.")
     if "lstm ∂c" in flow:
         text += f" Along the LSTM's conveyor belt, ‖∂c_t/∂c_0‖ is {flow['lstm ∂c'][-1]:.2e} after {t} words."
-    if {"rnn (trained)", "lstm (trained)"} <= set(flow):
-        text += (f" Trained, the RNN keeps {flow['rnn (trained)'][-1]:.2e} and the LSTM {flow['lstm (trained)'][-1]:.2e}.")
-        lstm, rnn = recurrence.get("lstm", {}), recurrence.get("rnn", {})
-        if "keep" in lstm and "gain" in rnn:
-            text += (f" What sets the decay: the trained LSTM's forget gates average {lstm['keep']:.2f} on these "
-                     f"captions (it learned to forget), while the trained RNN's per-step gain, its mean tanh slope "
-                     f"{rnn['tanh_slope']:.2f} times the spectral norm {rnn['weight_hh_norm']:.2f} of its recurrent "
-                     f"matrix, is {rnn['gain']:.2f}.")
+    trained = {k[: -len(" (trained)")]: v[-1] for k, v in flow.items() if k.endswith(" (trained)")}
+    if trained:
+        listed = ", ".join(f"{c} {v:.3g}" for c, v in sorted(trained.items(), key=lambda kv: -kv[1]))
+        text += (f" Trained (seed 0), ‖∂h_t/∂h_0‖ after {t} words is, from most kept to least: {listed}. "
+                 "Training changes the picture, so a fresh network's decay is not the whole story.")
+    lstm, rnn = recurrence.get("lstm", {}), recurrence.get("rnn", {})
+    if "keep" in lstm and "gain" in rnn:
+        text += (f" What sets the trained decay: the LSTM's forget gates average {lstm['keep']:.2f} on these "
+                 f"captions, while the RNN's per-step gain (mean tanh slope {rnn['tanh_slope']:.2f} times the "
+                 f"spectral norm {rnn['weight_hh_norm']:.2f} of its recurrent matrix) is {rnn['gain']:.2f}.")
     return [text]
 
 
-def discussion(table: dict[str, dict], flow: dict[str, list[float]], epochs: int | None = None,
+def convergence_text(runs: list[dict]) -> str:
+    """Which runs stopped early (best epoch before the last); names every run that did not."""
+    late = [f"{r['cell']} seed {r['seed']} (best {r['best_epoch']} of {r['epochs_run']})" for r in runs
+            if r["best_epoch"] >= r["epochs_run"]]
+    if late:
+        return ("**Caveat: not converged.** These runs had their best val CIDEr in their last epoch, so they "
+                f"were still improving: {', '.join(late)}.")
+    first, last = min(r["best_epoch"] for r in runs), max(r["best_epoch"] for r in runs)
+    return (f"**Converged.** Every run's best val CIDEr came before its last epoch (best epochs {first}–{last}): "
+            "early stopping ended each one.")
+
+
+def discussion(table: dict[str, dict], flow: dict[str, list[float]], runs: list[dict],
                recurrence: dict[str, dict] | None = None, forget_bias: float = 1.0) -> str:
     """The chapter's claims checked against the measured numbers; nothing the numbers do not show."""
     out = [*_gates_text(table), *_flow_text(flow, recurrence or {})]
-    speeds = ", ".join(f"{c} {r['sec_per_epoch'][0]:.0f}" for c, r in table.items())
-    out.append(f"6. **Speed.** Seconds per epoch (validation included): {speeds}. On this shared 2-core "
-               "machine, differences of about 10% are noise.")
+    speeds = ", ".join(f"{c} {r['sec_per_epoch'][0]:.0f} ± {r['sec_per_epoch'][1]:.0f}" for c, r in table.items())
+    out.append(f"8. **Speed.** Seconds per epoch (validation included, mean ± std over seeds): {speeds}. The runs "
+               "shared this 2-core machine with other work, so these times are not a speed comparison.")
     out.append(cell_differences(forget_bias))
-    late = [c for c, r in table.items() if not r.get("converged", True)]
-    if late:
-        out.append(f"**Caveat: not converged.** Some runs of {', '.join(late)} had their best val CIDEr in their "
-                   f"last epoch (of at most {epochs}): they were still improving.")
-    else:
-        out.append("**Converged.** Every run's best val CIDEr came before its last epoch: early stopping ended it.")
+    differ = settings_differences(runs)
+    if differ:
+        out.append(f"**Warning: the records differ in {', '.join(differ)}**, so this is not one regime.")
+    out.append(convergence_text(runs))
     return "\n\n".join(out)
+
+
+def _val_images(train: TrainConfig) -> str:
+    return "all val images" if not train.val_images else f"the first {train.val_images} val images"
+
+
+def settings_differences(runs: list[dict]) -> list[str]:
+    """Settings that differ between records beyond the cell and the seed (should be none)."""
+    def shared(r: dict) -> dict:
+        s = r["settings"]
+        return {**{f"model.{k}": v for k, v in s["model"].items() if k != "cell"},
+                **{f"train.{k}": v for k, v in s["train"].items() if k != "seed"},
+                **{f"encoder.{k}": v for k, v in s["encoder"].items()}}
+    first = shared(runs[0]) if runs else {}
+    return sorted({k for r in runs[1:] for k, v in shared(r).items() if first.get(k) != v})
 
 
 def settings_text(encoder: EncoderSpec, model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig) -> str:
@@ -124,24 +168,25 @@ def settings_text(encoder: EncoderSpec, model: DecoderConfig, train: TrainConfig
     return (f"Every cell trained on the same split, cached {encoder.name}{' (flip-averaged)' if encoder.flip else ''} "
             f"features and vocabulary, with {cmp.seeds} seeds each: embed {model.embed_dim}, hidden "
             f"{model.hidden_dim}, {model.num_layers} layer(s), dropout {model.dropout}, forget bias "
-            f"{model.forget_bias}, lr {train.lr:g}, label smoothing {train.label_smoothing}, at most "
-            f"{train.epochs} epochs with early stopping after {train.patience} epochs without a better "
-            "val CIDEr. Scores are on the test split with greedy decoding, x100, from the checkpoint "
-            "with the best validation CIDEr.")
+            f"{model.forget_bias}, batch {train.batch_size}, lr {train.lr:g}, label smoothing "
+            f"{train.label_smoothing}, fp32, validation on {_val_images(train)} every epoch with greedy decoding, at most {train.epochs} epochs with early stopping "
+            f"after {train.patience} epochs without a better val CIDEr (the rule `captioning train` uses). "
+            "Scores are on the test split with greedy decoding, x100, from the checkpoint with the best "
+            "validation CIDEr. No speed-up applies to one cell and not the others.")
 
 
 def render_markdown(table: dict[str, dict], flow: dict[str, list[float]], settings: str, command: str,
-                    minutes: float, epochs: int, recurrence: dict[str, dict] | None = None,
-                    forget_bias: float = 1.0) -> str:
+                    minutes: float, runs: list[dict], recurrence: dict[str, dict] | None = None) -> str:
     """results/cells.md: the command that made it, the table, the figures and the discussion."""
+    forget_bias = runs[0]["settings"]["model"]["forget_bias"] if runs else 1.0
     return "\n\n".join([
         "# LSTM family on real captions",
-        settings + " Reproduce with:",
         f"```\n{command}\n```",
+        settings,
         markdown_table(table),
-        f"Run time of this command, all {sum(r['seeds'] for r in table.values())} runs: {minutes:.0f} minutes, "
-        "measured (training, validation and test scoring).",
+        f"Run time of all {len(runs)} runs: {minutes:.0f} minutes, measured (training, validation and test "
+        "scoring, summed over the runs' records).",
         "![comparison](cells.png)\n\n![gradient flow](gradient_flow.png)",
         "## What the numbers say about the chapter",
-        discussion(table, flow, epochs, recurrence, forget_bias),
+        discussion(table, flow, runs, recurrence, forget_bias),
     ]) + "\n"

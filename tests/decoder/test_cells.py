@@ -60,6 +60,19 @@ def hand_step(name, cell, x, state):
         (h,) = state
         h = torch.tanh(x @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"])
         return h, (h,)
+    if name == "lstm-open-output":  # the LSTM with o = 1
+        h, c = state
+        a = x @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"]
+        i, f, g = sig(a[:, :H]), sig(a[:, H : 2 * H]), torch.tanh(a[:, 2 * H :])
+        c = f * c + i * g
+        return torch.tanh(c), (torch.tanh(c), c)
+    if name == "gru-open-reset":  # the GRU with r = 1
+        (h,) = state
+        ax = x @ p["weight_ih"].T + p["bias_ih"]
+        ah = h @ p["weight_hh"].T + p["bias_hh"]
+        z = sig(ax[:, :H] + ah[:, :H])
+        h = (1 - z) * torch.tanh(ax[:, H:] + ah[:, H:]) + z * h
+        return h, (h,)
     raise AssertionError(name)
 
 
@@ -146,7 +159,9 @@ def test_gate_names():
     assert CELLS["cifg"].gate_names == ("forget", "input", "output")
     assert CELLS["gru"].gate_names == ("update", "reset")
     assert CELLS["rnn"].gate_names == ()
-    assert {n for n in NAMES if CELLS[n].has_cell_state} == {"lstm", "peephole", "cifg"}
+    assert CELLS["lstm-open-output"].gate_names == ("forget", "input")
+    assert CELLS["gru-open-reset"].gate_names == ("update",)
+    assert {n for n in NAMES if CELLS[n].has_cell_state} == {"lstm", "peephole", "cifg", "lstm-open-output"}
 
 
 def test_cifg_forget_plus_input_is_one():
@@ -200,9 +215,12 @@ def test_forget_bias(name):
     cell = CELLS[name](IN, H, forget_bias=1.0)
     p = dict(cell.named_parameters())
     ones, zeros = torch.ones(H), torch.zeros(H)
-    if name in ("lstm", "gru"):  # forget gate (lstm) / update gate (gru) are chunk 1
+    if name in ("lstm", "gru", "lstm-open-output"):  # forget gate (lstm) / update gate (gru) are chunk 1
         assert torch.equal(p["bias_ih"][H : 2 * H], ones)
         assert torch.equal(p["bias_hh"][H : 2 * H], zeros)
+    elif name == "gru-open-reset":  # its parameters hold (z, n): the update gate is chunk 0
+        assert torch.equal(p["bias_ih"][:H], ones)
+        assert torch.equal(p["bias_hh"][:H], zeros)
     elif name == "peephole":
         assert torch.equal(p["bias"][H : 2 * H], ones)
     elif name == "cifg":
@@ -211,7 +229,7 @@ def test_forget_bias(name):
     if cell.gate_names:
         zero = tuple(torch.zeros(2, H) for _ in rand_state(name))
         _, _, gates = cell.step_with_gates(torch.zeros(2, IN), zero)
-        role = "update" if name == "gru" else "forget"
+        role = "update" if name.startswith("gru") else "forget"
         torch.testing.assert_close(
             gates[role], torch.full((2, H), torch.sigmoid(torch.tensor(1.0)).item())
         )
@@ -300,3 +318,28 @@ def test_step_from_projected_input_equals_step(name):
         assert_states_close(a, b)
     with pytest.raises(ValueError, match="2 layer states"):
         stack.step_projected(x, states[:1])
+
+
+@pytest.mark.parametrize("name, parent, gate", [("lstm-open-output", "lstm", "output"),
+                                                ("gru-open-reset", "gru", "reset")])
+def test_ablation_is_its_parent_with_one_gate_open(name, parent, gate):
+    """The ablated cell equals its parent whose fixed gate is forced to exactly 1, and the fused
+    kernel's constant rows pass no gradient (σ(OPEN) == 1 exactly)."""
+    torch.manual_seed(9)
+    cell = CELLS[name](IN, H, forget_bias=1.0)
+    full = CELLS[parent](IN, H)
+    keep = [0, 1, 2] if parent == "lstm" else [1, 2]  # the parent's chunks the ablation has: (i, f, g) / (z, n)
+    with torch.no_grad():
+        for pname in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            src, dst = getattr(cell, pname), getattr(full, pname)
+            dst.zero_()
+            for k, c in enumerate(keep):
+                dst[c * H : (c + 1) * H] = src[k * H : (k + 1) * H]
+        open_rows = slice(3 * H, 4 * H) if parent == "lstm" else slice(0, H)
+        full.bias_ih[open_rows] = 1e4  # the parent's gate saturated: exactly 1
+    x, state = torch.randn(B, T, IN), rand_state(name)
+    out, _ = cell(x, state)
+    ref, _ = full(x, state)
+    torch.testing.assert_close(out, ref)
+    assert gate not in cell.gate_names and gate in full.gate_names
+    assert sum(p.numel() for p in cell.parameters()) < sum(p.numel() for p in full.parameters())

@@ -1,6 +1,7 @@
 """The cell comparison's summary table and its discussion, on fake run results."""
 
 import json
+import shutil
 import statistics
 
 import pytest
@@ -10,9 +11,13 @@ from captioning.lab.report import markdown_table as _markdown_table
 from captioning.lab.report import verdict as _verdict
 
 
+SETTINGS = {"model": {"cell": "x", "hidden_dim": 512, "forget_bias": 1.0}, "train": {"seed": 0, "lr": 1e-3},
+            "encoder": {"name": "efficientnet_lite0"}}
+
+
 def fake_run(cell, seed, cider, params, seconds=60.0, epochs=6, best=4):
     return {"cell": cell, "seed": seed, "parameters": params, "train_seconds": seconds,
-            "epochs_run": epochs, "best_epoch": best,
+            "epochs_run": epochs, "best_epoch": best, "settings": SETTINGS,
             "test": {"CIDEr": cider, "BLEU-4": cider / 4, "METEOR": 20.0 + seed, "ROUGE-L": 45.0}}
 
 
@@ -66,29 +71,42 @@ def test_verdict_judges_against_seed_noise():
 
 def test_discussion_states_the_numbers_and_no_more():
     table = summarize(RUNS)
-    text = discussion(table, FLOW, epochs=6)
+    text = discussion(table, FLOW, RUNS)
     assert "lstm beats rnn on CIDEr (62.0 ± 2.0 vs 30.0 ± 0.0)" in text
     assert "lstm beats gru on CIDEr" in text and "0.75× the LSTM's parameters" in text
-    assert "cannot say which one matters" in text  # no single gate is credited with the gap
+    assert "ablations below test two of them" in text and "reset gate" in text
+    assert "Ablation" not in text  # no ablation runs, so no ablation verdict
     assert "4.00e-03" in text and "7.00e-01" in text and "After 3 words" in text
-    assert "lstm 21, gru 18, rnn 10" in text and "noise" in text
+    assert "lstm 21 ± 1, gru 18 ± 0, rnn 10 ± 0" in text and "not a speed comparison" in text
     assert "GRU's update gate z" in text and "CIFG's input gate, as -1" in text
-    assert "**Converged.**" in text and "cifg" not in text.split("The one setting")[0].lower()
+    assert "**Converged.**" in text and "best epochs 2–6" in text
+    assert "Warning" not in text  # every record shares its settings
 
 
 def test_unconverged_runs_get_a_caveat_and_trained_flow_is_explained():
-    late = summarize([*RUNS, fake_run("cifg", 0, 61.0, 3_500_000, epochs=6, best=6)])
-    text = discussion(late, {**FLOW, "rnn (trained)": [0.9, 0.9, 0.9], "lstm (trained)": [0.8, 0.6, 0.5]},
-                      epochs=6, recurrence={"lstm": {"keep": 0.83}, "rnn": {"tanh_slope": 0.9,
-                                                                            "weight_hh_norm": 1.1, "gain": 0.99}})
-    assert "**Caveat: not converged.** Some runs of cifg had" in text
+    runs = [*RUNS, fake_run("cifg", 0, 61.0, 3_500_000, epochs=6, best=6)]
+    text = discussion(summarize(runs), {**FLOW, "rnn (trained)": [0.9, 0.9, 0.9], "lstm (trained)": [0.8, 0.6, 0.5]},
+                      runs, recurrence={"lstm": {"keep": 0.83}, "rnn": {"tanh_slope": 0.9,
+                                                                        "weight_hh_norm": 1.1, "gain": 0.99}})
+    assert "**Caveat: not converged.**" in text and "cifg seed 0 (best 6 of 6)" in text
     assert "cifg and lstm are within seed noise" in text
     assert "forget gates average 0.83" in text and "is 0.99" in text
+    assert "most kept to least: rnn 0.9, lstm 0.5" in text
+
+
+def test_ablations_get_their_own_verdicts_and_differing_settings_are_flagged():
+    runs = [*RUNS, fake_run("gru-open-reset", 0, 40.0, 2_500_000), fake_run("gru-open-reset", 1, 41.0, 2_500_000),
+            {**fake_run("lstm-open-output", 0, 61.0, 3_500_000),
+             "settings": {**SETTINGS, "train": {"seed": 0, "lr": 3e-3}}}]
+    text = discussion(summarize(runs), FLOW, runs)
+    assert "**Ablation: the GRU's reset gate.** gru beats gru-open-reset on CIDEr" in text
+    assert "**Ablation: the LSTM's output gate.** lstm and lstm-open-output are within seed noise" in text
+    assert "**Warning: the records differ in train.lr**" in text
 
 
 def test_discussion_only_states_what_was_measured():
     only = summarize([r for r in RUNS if r["cell"] == "lstm"])
-    text = discussion(only, {})
+    text = discussion(only, {}, RUNS[:3])
     assert "beats" not in text and "Gradient flow" not in text
 
 
@@ -102,15 +120,25 @@ def test_compare_cells_writes_its_results_with_the_command_that_made_them(core_c
     by = {s: [r for r in kept if r.split == s] for s in ("train", "val", "test")}
     split = write_karpathy(by["train"][:40] + by["val"][:10] + by["test"][:20], tmp_path / "split.json")
     cache = core_prefill_cache(tmp_path / "cache.safetensors", [r.path for r in read_karpathy(split)])
-    argv = ["compare-cells", "--cells", "lstm", "rnn", "--seeds", "1", "--epochs", "2", "--embed-dim", "8",
-            "--hidden-dim", "8", "--min-count", "2", "--dataset", str(split), "--cache", str(cache),
-            "--out", str(tmp_path / "results"), "--work", str(tmp_path / "work"), "--device", "cpu", "--quiet"]
+    records, out = tmp_path / "records", tmp_path / "results"
+    argv = ["compare-cells", "--cells", "lstm", "gru-open-reset", "--seeds", "1", "--epochs", "2", "--embed-dim", "8",
+            "--hidden-dim", "8", "--min-count", "2", "--dataset", str(split), "--cache", str(cache), "--out", str(out),
+            "--records", str(records), "--work", str(tmp_path / "work"), "--device", "cpu", "--quiet"]
+    assert main([*argv, "--status"]) == 0
     assert main(argv) == 0
-    md = (tmp_path / "results" / "cells.md").read_text()
+    md = (out / "cells.md").read_text()
     assert f"```\ncaptioning {' '.join(argv)}\n```" in md
-    results = json.loads((tmp_path / "results" / "cells.json").read_text())
-    assert [(r["cell"], r["seed"]) for r in results["runs"]] == [("lstm", 0), ("rnn", 0)]
-    assert {"lstm", "lstm ∂c", "lstm (trained)", "lstm (trained) ∂c", "rnn", "rnn (trained)"} == set(results["gradient_flow"])
-    assert results["recurrence"]["lstm"]["keep_gate"] == "forget" and "gain" in results["recurrence"]["rnn"]
-    assert {p.name for p in (tmp_path / "results").iterdir()} == {"cells.md", "cells.json", "cells.png", "gradient_flow.png"}
-    assert main(argv) == 0  # finished runs are reused, not retrained
+    assert sorted(p.name for p in records.iterdir()) == ["gru-open-reset-seed0.json", "lstm-seed0.json"]
+    lstm = json.loads((records / "lstm-seed0.json").read_text())
+    assert lstm["settings"]["model"]["cell"] == "lstm" and len(lstm["curves"]["val_cider"]) == lstm["epochs_run"]
+    assert set(lstm["gradient_flow"]) == {"h", "c"} and len(lstm["gradient_flow"]["h"]) == 16
+    assert set(lstm["gate_trace"]["gates"]) == {"forget", "input", "output"} and lstm["wall_seconds"] > 0
+    results = json.loads((out / "cells.json").read_text())
+    assert {"lstm", "lstm ∂c", "lstm (trained)", "lstm (trained) ∂c", "gru-open-reset",
+            "gru-open-reset (trained)"} == set(results["gradient_flow"])
+    assert results["recurrence"]["lstm"]["keep_gate"] == "forget"
+    assert {p.name for p in out.iterdir()} == {"cells.md", "cells.json", "cells.png", "gradient_flow.png"}
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    shutil.rmtree(tmp_path / "work")  # a fresh clone: records only, no checkpoints
+    assert main(argv) == 0  # trains nothing and writes the same report
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
