@@ -1,0 +1,111 @@
+"""How long one update of the live notebook (notebooks/07, `captioning.lab.live`) takes on CPU once
+the model is loaded: a control moves, the photo is decoded again and the panels are redrawn.
+
+For each of the first --photos sample photos it loads the photo (its CNN features are computed once,
+timed apart), then moves the controls through a fixed script: greedy, beam 2..5, n-best, length
+penalty, a single ensemble member, sampling with two seeds and temperatures. Every move is timed
+twice: "cached" as the notebook runs it (figures are kept per photo, checkpoint and caption, so a
+move that keeps the caption redraws nothing), and "cold" with that cache emptied first (every
+figure redrawn: the worst case). Wall time is what a learner waits; CPU time (this process, all
+threads) is reported beside it, since on a shared machine wall time also counts other processes.
+
+Usage: python benchmarks/live_update.py [--photos 3] [--threads N] [--checkpoint DIR] [--json FILE]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from captioning.core.runtime import tune
+from captioning.lab.live import LiveApp
+from captioning.tools.captioner import Captioner
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+# (control, value) moves, in order; the beam rows are the "beam <= 5" the issue's target is about
+SCRIPT = [("strategy", "greedy"), ("strategy", "beam"), *[("beam", k) for k in (2, 3, 4, 5)],
+          ("n_best", 5), ("length_penalty", 0.6), ("length_penalty", 1.2), ("checkpoint", 1),
+          ("strategy", "sample"), ("seed", 1), ("temperature", 0.5), ("top_p", 0.8)]
+
+
+def timed(action) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return 1e3 * (time.perf_counter() - wall), 1e3 * (time.process_time() - cpu)
+
+
+def reset(app: LiveApp) -> None:
+    """Back to beam 1, n-best 1, no length penalty, the first checkpoint."""
+    c = app.controls
+    c["strategy"].value, c["beam"].value, c["n_best"].value = "beam", 1, 1
+    c["length_penalty"].value, c["checkpoint"].value = 0.0, c["checkpoint"].options[0]
+    c["temperature"].value, c["top_p"].value, c["seed"].value = 1.0, 1.0, 0
+
+
+def move(app: LiveApp, name: str, value, cold: bool) -> dict:
+    """Set one control (its observer runs the update) and time it."""
+    c = app.controls[name]
+    value = c.options[min(value, len(c.options) - 1)] if name == "checkpoint" else value
+    if cold:
+        app.renders.clear()
+    if c.value == value:  # an unchanged value fires no observer: time the update directly
+        wall, cpu = timed(app.update)
+    else:
+        wall, cpu = timed(lambda: setattr(c, "value", value))
+    cfg = app.state["decoding"]
+    return {"move": f"{name}={value}", "decoding": cfg.name, "cold": cold, "wall_ms": wall, "cpu_ms": cpu,
+            "beam_le_5": cfg.strategy != "sample" and cfg.beam_size <= 5, "caption": app.state["caption"]}
+
+
+def summary(rows: list[dict]) -> dict:
+    walls, cpus = [r["wall_ms"] for r in rows], [r["cpu_ms"] for r in rows]
+    return {"updates": len(rows), "median_wall_ms": statistics.median(walls), "max_wall_ms": max(walls),
+            "median_cpu_ms": statistics.median(cpus), "max_cpu_ms": max(cpus),
+            "under_1s": sum(x < 1000 for x in walls)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=int, default=3, help="sample photos to run the script on")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--checkpoint", default=None, help="checkpoint or ensemble folder (default: shipped)")
+    ap.add_argument("--json", default=None, help="also write every timed update here")
+    args = ap.parse_args()
+    tune()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    app = LiveApp(Captioner.from_pretrained(args.checkpoint, device="cpu"), SAMPLES)
+    photos = [v for _, v in app.controls["sample"].options][: args.photos]
+    app.load(photos[0])  # warm-up: the first decode builds the decoders' input tables
+    rows, loads = [], []
+    for photo in photos:
+        app.photos.clear()
+        loads.append(timed(lambda p=photo: app.load(p))[0])
+        reset(app)
+        for cold in (False, True):
+            rows += [move(app, name, value, cold) | {"photo": Path(photo).name} for name, value in SCRIPT]
+            reset(app)
+    table = {f"{'cold' if cold else 'cached'}, {'beam <= 5' if beam else 'sampling'}":
+             summary([r for r in rows if r["cold"] == cold and r["beam_le_5"] == beam])
+             for cold in (False, True) for beam in (True, False)}
+    result = {"threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+              "photo_load_ms": loads, "summary": table}
+    print(f"torch threads {result['threads']}, load average {result['load_average'][0]:.1f} "
+          f"(of {os.cpu_count()} CPUs); new photo (CNN + first update): "
+          + ", ".join(f"{ms:.0f}" for ms in loads) + " ms")
+    print(f"{'updates':<22}{'n':>4}{'median wall':>13}{'max wall':>10}{'median CPU':>12}{'max CPU':>9}{'< 1 s':>7}")
+    for name, s in table.items():
+        print(f"{name:<22}{s['updates']:>4}{s['median_wall_ms']:>10.0f} ms{s['max_wall_ms']:>7.0f} ms"
+              f"{s['median_cpu_ms']:>9.0f} ms{s['max_cpu_ms']:>6.0f} ms{s['under_1s']:>5}/{s['updates']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result | {"updates": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

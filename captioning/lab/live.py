@@ -1,0 +1,270 @@
+"""try_it: a photo, its caption and what is behind it, live, as a learner moves the controls.
+
+The view is ipywidgets wired to a `Captioner`: the package's decoding (`resolve_decoding`, `decode`),
+its caption figure (`render.captions.show_caption`), the next-word table (`lab.stepwise`) and the
+gate heatmaps of notebook 04 (`decoder.search.trace_gates`, `lab.plots.plot_gates`). A photo's CNN
+features are computed once and cached, and each figure is kept per (photo, checkpoint, caption),
+so moving a control redraws only what changed. Every failure (an unreadable upload, an
+inconsistent setting) becomes one line in the message area, never a traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import HTML, display
+from IPython.display import Image as ImageOutput
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import Tensor
+
+from ..decoder.ensemble import Ensemble
+from ..decoder.model import CaptionDecoder
+from ..decoder.search import Hypothesis, trace_gates
+from ..images.discovery import discover_images
+from ..images.errors import ImageError, printable
+from ..images.loading import load_image
+from ..render.captions import show_caption
+from ..tools.captioner import Captioner
+from .gates import gate_events
+from .live_controls import DECODING, decoding_for, describe, make_controls
+from .plots import plot_gates
+from .stepwise import next_words, next_words_html
+
+
+@dataclass
+class Photo:
+    """A photo ready to caption: its name, a cache key, the RGB image and its CNN features [1, F]."""
+
+    name: str
+    key: str
+    image: Image.Image
+    features: Tensor
+
+
+def checkpoint_options(captioner: Captioner) -> dict[str, Captioner]:
+    """The checkpoints to choose from: the model itself and, for an ensemble, each member alone
+    (sharing the encoder, vocabulary and default decoding)."""
+    decoder = captioner.decoder
+    if not isinstance(decoder, Ensemble):
+        return {"the checkpoint": captioner}
+    members = {f"member {i}": Captioner(captioner.encoder, m, captioner.vocab, captioner.default_decoding)
+               for i, m in enumerate(decoder.members)}
+    return {f"ensemble of {len(members)}": captioner, **members}
+
+
+def image_from_bytes(name: str, data: bytes) -> Image.Image:
+    """An uploaded file's bytes as an RGB image, read by images.load_image (EXIF, alpha, bombs);
+    a bad file raises ImageError whose message names the upload, not a temporary file."""
+    safe = re.sub(r"[^\w.-]", "_", Path(name).name)[-100:] or "upload"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / safe
+        path.write_bytes(data)
+        try:
+            return load_image(path)
+        except ImageError as err:
+            raise ImageError(name, err.reason) from None
+
+
+def nbest_html(hyps: Sequence[Hypothesis]) -> str:
+    """The n-best list as an HTML table, best (highest score) first and bold: caption, its total
+    log-probability and the ranking score (log p over the length penalty's norm)."""
+    head = "<tr><th>#</th><th style='text-align:left'>caption</th><th>log p</th><th>score</th></tr>"
+    rows = [f"<tr style='font-weight:{'bold' if i == 0 else 'normal'}'><td>{i + 1}</td>"
+            f"<td style='text-align:left'>{html.escape(h.text or '(no caption)')}"
+            f"{'' if h.finished else ' (cut at max length)'}</td>"
+            f"<td>{h.logprob:.2f}</td><td>{h.score:.2f}</td></tr>" for i, h in enumerate(hyps)]
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def figure_bytes(fig: Figure, fmt: str, dpi: int) -> bytes:
+    """A figure as JPEG (photos: a tenth of a PNG's bytes) or PNG (charts) bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, **({"pil_kwargs": {"quality": 85}} if fmt == "jpeg" else {}))
+    return buf.getvalue()
+
+
+class LiveApp:
+    """The live view of one captioner: controls, a photo cache, and panels updated on every change
+    (app.view is the widget to display; app.state holds the last update's numbers)."""
+
+    def __init__(self, captioner: Captioner, samples: str | Path | None = None, *, top_k: int = 5,
+                 max_units: int = 32, dpi: int = 80) -> None:
+        self.options = checkpoint_options(captioner)
+        self.top_k, self.max_units, self.dpi = top_k, max_units, dpi
+        found = discover_images([samples])[0] if samples and Path(samples).is_dir() else []
+        self.controls = make_controls(captioner.default_decoding, found, list(self.options))
+        self.panels = {"message": w.HTML(), "nbest": w.HTML(), "photo": w.Image(format="jpeg"),
+                       "steps": w.HTML(), "gates": w.Image(format="png"),
+                       "steps_title": w.HTML(), "gates_title": w.HTML()}
+        self.photos: dict[str, Photo] = {}
+        self.renders: dict[tuple, bytes] = {}
+        self.photo: Photo | None = None
+        self.state: dict[str, Any] = {}
+        self.view = self._layout()
+        self._wire()
+
+    # ------------------------------------------------------------------ wiring
+    def _layout(self) -> w.Widget:
+        c, p = self.controls, self.panels
+        source = w.VBox([c["sample"], c["path"], c["upload"]])
+        search = w.VBox([c["strategy"], c["beam"], c["n_best"], c["length_penalty"]])
+        sampling = w.VBox([c["temperature"], c["top_p"], c["seed"], c["checkpoint"]])
+        result = w.HBox([p["photo"], w.VBox([w.HTML("<b>n-best list</b>"), p["nbest"]])])
+        return w.VBox([w.HBox([source, search, sampling]), p["message"], result,
+                       p["steps_title"], p["steps"], p["gates_title"], p["gates"]])
+
+    def _wire(self) -> None:
+        c = self.controls
+        c["sample"].observe(lambda ch: ch["new"] and self.load(ch["new"]), "value")
+        c["path"].observe(lambda ch: ch["new"].strip() and self.load(ch["new"].strip()), "value")
+        c["upload"].observe(lambda ch: self._on_upload(ch["new"]), "value")
+        for name in DECODING:
+            c[name].observe(lambda _: self._guarded(self.update), "value")
+        c["strategy"].observe(lambda _: self._enable(), "value")
+        self._enable()
+
+    def _enable(self) -> None:
+        """Grey out the controls the chosen strategy ignores."""
+        s, c = self.controls["strategy"].value, self.controls
+        c["beam"].disabled = c["length_penalty"].disabled = s != "beam"
+        c["n_best"].disabled = s == "greedy"
+        for name in ("temperature", "top_p", "seed"):
+            c[name].disabled = s != "sample"
+
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        """Run action; any error becomes one line in the message area (the last photo stays)."""
+        try:
+            action()
+        except Exception as err:  # the learner sees a line, not a traceback
+            text = str(err) if isinstance(err, ImageError) else f"{type(err).__name__}: {err}"
+            self.message(printable(" ".join(text.split())), error=True)
+
+    def message(self, text: str, error: bool = False) -> None:
+        """Show one line above the results (red for a problem)."""
+        color = "#b00020" if error else "#333"
+        self.panels["message"].value = f"<span style='color:{color}'>{html.escape(text)}</span>"
+
+    # ------------------------------------------------------------------ photos
+    def load(self, source: str | Path) -> None:
+        """Caption a photo file (a sample or a path); its features are computed once."""
+        def read() -> None:
+            path = Path(source).expanduser()
+            key = f"path:{path.resolve()}:{path.stat().st_mtime_ns if path.is_file() else 0}"
+            self._use(key, path.name, lambda: load_image(path))
+        self._guarded(read)
+
+    def upload(self, name: str, data: bytes) -> None:
+        """Caption an uploaded file's bytes (as FileUpload gives them)."""
+        key = "upload:" + hashlib.sha1(data).hexdigest()
+        self._guarded(lambda: self._use(key, name, lambda: image_from_bytes(name, data)))
+
+    def _on_upload(self, files: Sequence[dict]) -> None:
+        if files:
+            self.upload(files[0]["name"], bytes(files[0]["content"]))
+
+    def _use(self, key: str, name: str, read: Callable[[], Image.Image]) -> None:
+        if key not in self.photos:
+            image = read()
+            features = next(iter(self.options.values())).encode([image])
+            self.photos[key] = Photo(name, key, image, features)
+        self.photo = self.photos[key]
+        self.update()
+
+    # ------------------------------------------------------------------ one update
+    def values(self) -> dict[str, Any]:
+        return {name: self.controls[name].value for name in DECODING}
+
+    def update(self) -> None:
+        """Decode the current photo with the controls' settings and redraw the panels."""
+        if self.photo is None:
+            self.message("pick a sample, type a path or upload a photo")
+            return
+        start = time.perf_counter()
+        values = self.values()
+        captioner = self.options[values["checkpoint"]]
+        cfg = decoding_for(captioner, values)
+        hyps = captioner.caption_features(self.photo.features, cfg)[0]
+        best, photo, p = hyps[0], self.photo, self.panels
+        caption = (photo.key, tuple(best.tokens), best.finished)
+        p["photo"].value = self._cached(("photo", photo.key, best.text), lambda: figure_bytes(
+            show_caption(photo.image, best.text), "jpeg", self.dpi))
+        p["nbest"].value = nbest_html(hyps)
+        p["steps_title"].value = (f"<b>next words, step by step</b> ({values['checkpoint']}): the "
+                                  f"{self.top_k} most likely words after each word read, the word taken boxed")
+        p["steps"].value = self._cached(("steps", values["checkpoint"], *caption), lambda: next_words_html(
+            next_words(captioner.decoder, photo.features[0], best.tokens, captioner.vocab, self.top_k,
+                       best.finished)))
+        self._gates(captioner, best, caption)
+        seconds = time.perf_counter() - start
+        self.state = {"decoding": cfg, "hypotheses": hyps, "caption": best.text, "seconds": seconds}
+        self.message(f"{photo.name} · {values['checkpoint']} · {describe(cfg)} · "
+                     f"updated in {1e3 * seconds:.0f} ms")
+
+    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """A panel's content, made once per key: the panels repeat while the controls move."""
+        if key not in self.renders:
+            if len(self.renders) >= 64:
+                self.renders.pop(next(iter(self.renders)))
+            self.renders[key] = make()
+        return self.renders[key]
+
+    def _gates(self, captioner: Captioner, best: Hypothesis, caption: tuple) -> None:
+        """The gates of the decoder (an ensemble's first member) reading the caption, drawn as in
+        notebook 04: the most varying units, and the words where the forget (update) gate dips."""
+        decoder = captioner.decoder
+        single = decoder.members[0] if isinstance(decoder, Ensemble) else decoder
+        whose = "member 0 of the ensemble" if single is not decoder else "the decoder"
+        title = f"<b>gates of {whose}</b> reading the caption (the {self.max_units} most varying units)"
+        if single.cfg.cell == "rnn":
+            title, self.panels["gates"].value = f"<b>gates</b>: {whose} is a plain RNN, it has none", b""
+        else:
+            words = ["<start>", *(captioner.vocab.itos[t] for t in best.tokens)]
+            self.panels["gates"].value = self._cached(("gates", id(single), *caption), lambda: figure_bytes(
+                self._gate_figure(single, words, best.tokens), "png", self.dpi))
+        self.panels["gates_title"].value = title
+
+    def _gate_figure(self, decoder: CaptionDecoder, words: list[str], tokens: list[int]) -> Figure:
+        gates = trace_gates(decoder, self.photo.features[0], tokens)
+        events = next((gate_events(words, gates, g) for g in ("forget", "update") if g in gates), [])
+        return plot_gates(words, gates, max_units=self.max_units, units="variance", events=events)
+
+    # ------------------------------------------------------------------ static copy
+    def snapshot(self) -> None:
+        """Display the current state as plain outputs (photo, n-best table, the two charts): what a
+        page that does not run widgets shows, and a way to keep one setting while trying another."""
+        p = self.panels
+        display(HTML(p["message"].value), ImageOutput(data=bytes(p["photo"].value), format="jpeg"),
+                HTML(p["nbest"].value), HTML(p["steps_title"].value), HTML(p["steps"].value),
+                HTML(p["gates_title"].value))
+        if len(p["gates"].value):
+            display(ImageOutput(data=bytes(p["gates"].value), format="png"))
+
+
+def try_it(checkpoint: str | Path | Sequence[str | Path] | None = None,
+           samples: str | Path | None = "data/samples", photo: str | Path | None = None, *,
+           device: str = "auto", runtime: str = "auto", top_k: int = 5, max_units: int = 32,
+           show: bool = True) -> LiveApp:
+    """Load a checkpoint (default: the shipped ensemble), build the live view on the photo (default:
+    the first of `samples`) and display it; returns the app (app.snapshot() draws it statically)."""
+    captioner = Captioner.from_pretrained(checkpoint, device=device, runtime=runtime)
+    app = LiveApp(captioner, samples, top_k=top_k, max_units=max_units)
+    samples_found = app.controls["sample"].options
+    if photo is not None:
+        app.load(photo)
+    elif samples_found:
+        app.controls["sample"].value = samples_found[0][1]  # fires load
+    else:
+        app.update()  # asks for a photo
+    if show:
+        display(app.view)
+    return app
