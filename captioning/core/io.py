@@ -24,19 +24,26 @@ def _temp_beside(path: Path) -> Path:
             return tmp
         except FileExistsError:
             continue
+        except OSError as exc:  # read-only, no space: name the file the caller asked for
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
     raise OSError(f"{path}: cannot create a temporary file beside it")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call write(tmp_path) on a temp file beside `path`, then rename it into place."""
+    """Call write(tmp_path) on a temp file beside `path`, then rename it into place. An OSError
+    (disk full, read-only) leaves any earlier file at `path` untouched and names `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
+    tmp = None
     try:
+        tmp = _temp_beside(path)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno and exc.filename in (None, str(tmp), tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file, not the temp
         raise
     return path
 
@@ -54,7 +61,7 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path, what: str = "JSON file") -> Any:
-    """Load JSON or raise ValueError with a one-line message naming the file."""
+    """Load JSON or raise InputError with a one-line message naming the file."""
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:

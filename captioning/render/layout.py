@@ -23,6 +23,7 @@ from PIL import Image
 
 from ..core.io import atomic_write
 from ..images.loading import as_rgb
+from .targets import figure_format, mark_options
 
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 NO_CAPTION = "(no caption)"
@@ -171,11 +172,12 @@ def title_rows(title: str | None, size: float) -> list[Row]:
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
-    """Save a PNG (or JPEG, by suffix) atomically, creating parent folders; then close the figure
-    in pyplot (if it is there) and drop its cached full-size render buffer."""
+    """Save a PNG (or JPEG, by suffix) atomically, creating parent folders, marked as ours (see
+    targets.py); then close the figure in pyplot (if it is there) and drop its cached full-size
+    render buffer."""
     path = Path(path)
-    fmt = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+    fmt = figure_format(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt.lower(), dpi=dpi, **mark_options(fmt)))
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close(fig)
     FigureCanvasAgg(fig)  # a fresh canvas; the old one (and its RGBA buffer) can be freed

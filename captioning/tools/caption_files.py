@@ -13,12 +13,14 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..core.config import ConfigError
 from ..core.errors import InputError
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.search import Hypothesis
@@ -28,12 +30,21 @@ from ..images.errors import ImageError, printable
 from ..images.loading import load_image
 from ..render.captions import caption_grid, show_caption, show_nbest
 from ..render.layout import save_figure
+from ..render.targets import is_own_figure, target_problem
 from .captioner import Captioner
 from .job import GRID_MAX, CaptionJob
-from .outputs import CaptionWriter
+from .outputs import CaptionWriter, image_key
 
 _OVERLAY_SIDE, _THUMB_SIDE = 1024, 320
+OVERLAP = os.environ.get("CAPTIONING_OVERLAP") != "0"  # CNN in a thread beside decoding (0: off, to measure)
 log = logging.getLogger(__name__)
+
+
+def _done(value: Any) -> Future:
+    """A finished Future holding value (the CNN ran inline)."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 @dataclass
@@ -81,11 +92,26 @@ def overlay_names(paths: Sequence[Path]) -> dict[str, Path]:
 
 
 def _is_ours(path: Path, overlay_dir: str | Path | None, grid: str | Path | None) -> bool:
-    """Whether a discovered file is one of this command's own figures (from an earlier run)."""
-    full = os.path.abspath(path)
-    if grid is not None and full == os.path.abspath(grid):
-        return True
-    return overlay_dir is not None and full.startswith(os.path.join(os.path.abspath(overlay_dir), ""))
+    """Whether a discovered file is one of this command's own figures (from an earlier run): where
+    a figure goes, and marked as ours. A photo at the --grid path stays an input."""
+    full = os.path.realpath(path)
+    there = (grid is not None and full == os.path.realpath(grid)) or (
+        overlay_dir is not None and full.startswith(os.path.join(os.path.realpath(overlay_dir), "")))
+    return there and is_own_figure(path)
+
+
+def _check_targets(paths: Sequence[Path], job: CaptionJob, names: dict[str, Path]) -> list[Path]:
+    """Refuse (ConfigError naming the flag) figure paths that are inputs or files of another kind,
+    unless job.force; a forced --grid over an input drops that input. Returns the inputs."""
+    inputs = {os.path.realpath(p) for p in paths}
+    targets = [("grid", job.grid)] if job.grid is not None else []
+    targets += [("overlay", Path(job.overlay) / name) for name in names.values()]
+    for flag, target in targets:
+        problem = target_problem(target, inputs, job.force)
+        if problem:
+            raise ConfigError(flag, problem)
+    grid = os.path.realpath(job.grid) if job.grid is not None else None
+    return [p for p in paths if os.path.realpath(p) != grid]
 
 
 def _load_small(path: Path, side: int):
@@ -149,14 +175,15 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
     if not paths:
         raise InputError("no images to caption in " + " ".join(printable(str(i)) for i in inputs))
     run.names = overlay_names(paths) if job.overlay is not None else {}
+    paths = _check_targets(paths, job, run.names)
     done = run.writer.open() if run.writer else set()
     try:
-        todo = [p for p in paths if str(p) not in done]
+        todo = [p for p in paths if image_key(str(p)) not in done]
         run.summary.resumed = len(paths) - len(todo)
         del done
         run.loop(todo, num_workers, progress)
         if run.writer:
-            run.writer.finish({str(p): i for i, p in enumerate(paths)})
+            run.writer.finish({image_key(str(p)): i for i, p in enumerate(paths)})
     finally:
         if run.writer:
             run.writer.close()
@@ -182,35 +209,45 @@ class _Run:
         self.summary.output = Path(self.job.output) if self.job.output is not None else None
 
     def loop(self, todo: list[Path], num_workers: int | None, progress: bool) -> None:
-        """Workers decode batches, the main process encodes, decodes and writes."""
+        """Workers decode JPEGs; a thread runs the CNN on batch i+1 while the main thread decodes
+        captions for batch i and writes them (OVERLAP), so both cores stay busy."""
         job, enc = self.job, self.captioner.encoder
         want = len(todo) if job.limit is None else min(job.limit, len(todo))
         loader = image_batches(todo, enc.pixels, job.batch_size, num_workers,
                                enc.spec.preprocessing.resize) if want else []
-        with tqdm(total=want, desc="captioning", unit="img", disable=not progress, file=sys.stderr) as bar:
+        queued, pending = 0, None
+        with (tqdm(total=want, desc="captioning", unit="img", disable=not progress, file=sys.stderr) as bar,
+              ThreadPoolExecutor(1, thread_name_prefix="cnn") as cnn):
             for indices, x, bad in loader:
-                room = want - self.summary.captioned
+                room = want - queued
                 if x is not None and len(indices) > room:  # the limit is reached inside this batch
                     indices, x = indices[:room], x[:room]
                     bad = [(i, e) for i, e in bad if i < indices[-1]]
                 for _, error in bad:
                     log.warning("skipped %s", error)
                 self.summary.skipped += len(bad)
+                bar.update(len(bad) if job.limit is None else 0)
                 if x is not None:
-                    self._batch([todo[i] for i in indices], x)
-                bar.update(len(indices) + (len(bad) if job.limit is None else 0))
-                if self.summary.captioned >= want:
+                    features = cnn.submit(enc, x) if OVERLAP else _done(enc(x))
+                    queued += len(indices)
+                    if pending is not None:
+                        bar.update(self._batch(*pending))
+                    pending = ([todo[i] for i in indices], features)
+                if queued >= want:
                     break
+            if pending is not None:
+                bar.update(self._batch(*pending))
         if job.grid is not None:
             _save_grid(job.grid, self.cells)
 
-    def _batch(self, paths: list[Path], pixels) -> None:
-        hyps = self.captioner.caption_features(self.captioner.encoder(pixels), self.cfg)
+    def _batch(self, paths: list[Path], features: Future) -> int:
+        hyps = self.captioner.caption_features(features.result(), self.cfg)
         if self.writer:  # the whole batch in one write: a restart then sees the same batches
             self.writer.write(*(_record(str(p), h, self.cfg.n_best) for p, h in zip(paths, hyps)))
         for path, h in zip(paths, hyps):
             self._show(path, h)
         self.summary.captioned += len(paths)
+        return len(paths)
 
     def _show(self, path: Path, hyps: Sequence[Hypothesis]) -> None:
         """Print and draw one captioned image."""

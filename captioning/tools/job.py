@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.config import Config, check, option
+from ..render.targets import FORMATS as FIGURE_FORMATS
 
 FORMATS = ("jsonl", "json", "csv")
 GRID_MAX = 50  # images in the grid figure
@@ -23,6 +25,8 @@ class CaptionJob(Config):
     grid: str | None = option(None, f"write a grid of (up to {GRID_MAX}) captioned images", metavar="FILE.png")
     batch_size: int = option(32, "images per CNN and decoding batch")
     limit: int | None = option(None, "caption at most N images", metavar="N")
+    force: bool = option(False, "let --grid/--overlay replace an input image or a file that is not "
+                                "an image of the figure's format")
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
@@ -32,4 +36,14 @@ class CaptionJob(Config):
               f"unknown '{self.format}' (choose from {', '.join(FORMATS)})")
         check(self.overlay is None or not Path(self.overlay).is_file(), "overlay",
               f"{self.overlay} is a file, not a folder")
-        check(self.grid is None or not Path(self.grid).is_dir(), "grid", f"{self.grid} is a folder")
+        if self.output is not None and _is_folder(self.output):
+            check(False, "output", f"{self.output} is a folder; give a file name such as "
+                                   f"{Path(self.output) / 'captions.jsonl'}")
+        check(self.grid is None or not _is_folder(self.grid), "grid", f"{self.grid} is a folder")
+        check(self.grid is None or Path(self.grid).suffix.lower() in FIGURE_FORMATS, "grid",
+              f"{self.grid}: a grid is a PNG or JPEG image; give a .png or .jpg name")
+
+
+def _is_folder(path: str) -> bool:
+    """An existing folder, or a name ending with a path separator (some/folder/)."""
+    return path.endswith(("/", os.sep)) or Path(path).is_dir()

@@ -7,6 +7,7 @@ replaces the output atomically. The output is thus always absent or complete, ne
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -24,7 +25,15 @@ try:
 except ImportError:  # Windows: no locking
     fcntl = None
 
-_ENC = {"encoding": "utf-8", "errors": "surrogateescape"}  # undecodable file names round-trip
+# Reading: undecodable file names (surrogates) round-trip. Writing JSON: such a name becomes a
+# "\udcXX" escape, so the file stays valid UTF-8 and json.load gives the same name back.
+_ENC = {"encoding": "utf-8", "errors": "surrogateescape"}
+_JSON_OUT = {"encoding": "utf-8", "errors": "backslashreplace"}
+
+
+def image_key(name: str) -> str:
+    """What resume matches images by: the resolved path, however it was spelled."""
+    return os.path.realpath(name)
 
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
@@ -143,12 +152,12 @@ class CaptionWriter:
             raise ConfigError("output", f"{self.path} is a folder")
         done: set[str] = set()
         if self.fmt != "jsonl" and self.path.exists():
-            done.update(r["image"] for r in read_records(self.path, self.fmt))
+            done.update(image_key(r["image"]) for r in read_records(self.path, self.fmt))
         if self.log.exists():
-            done.update(r["image"] for r in iter_jsonl(self.log))  # validates before cutting
+            done.update(image_key(r["image"]) for r in iter_jsonl(self.log))  # validates before cutting
             repair_jsonl(self.log)
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.log, "a", **_ENC)  # noqa: SIM115 (held until finish/close)
+        self._fh = open(self.log, "a", **_JSON_OUT)  # noqa: SIM115 (held until finish/close)
         if fcntl is not None:  # POSIX record locks are not inherited by DataLoader workers
             try:
                 fcntl.lockf(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -158,9 +167,17 @@ class CaptionWriter:
         return done
 
     def write(self, *records: Mapping) -> None:
-        """Append records, one line each, in a single flushed write (a batch lands whole)."""
-        self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        self._fh.flush()
+        """Append records, one line each, in a single flushed write (a batch lands whole).
+        An OSError (disk full) names the file; the lines written before it are kept."""
+        text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+        except OSError as exc:
+            fh, self._fh = self._fh, None
+            with contextlib.suppress(OSError):  # its buffer cannot be flushed; the file still closes
+                fh.close()
+            raise OSError(exc.errno, exc.strerror, str(self.log)) from None
 
     def close(self) -> None:
         if self._fh is not None:
@@ -175,14 +192,17 @@ class CaptionWriter:
         records: dict[str, dict] = {}
         if self.path.exists():
             for r in read_records(self.path, self.fmt):
-                records.setdefault(r["image"], r)
+                records.setdefault(image_key(r["image"]), r)
         if self.log.exists():
             for r in iter_jsonl(self.log):
-                records.setdefault(r["image"], r)
-        rows = list(records.values())
+                records.setdefault(image_key(r["image"]), r)
+        keys = list(records)
         if order is not None:  # images from other runs' inputs go last, in their old order
-            rows.sort(key=lambda r: order.get(r["image"], len(order)))
-        text = (json.dumps(rows, indent=2, ensure_ascii=False) + "\n" if self.fmt == "json"
-                else _csv_text(rows))
-        atomic_write(self.path, lambda tmp: tmp.write_text(text, newline="", **_ENC))
+            keys.sort(key=lambda k: order.get(k, len(order)))
+        rows = [records[k] for k in keys]
+        if self.fmt == "json":
+            text, enc = json.dumps(rows, indent=2, ensure_ascii=False, allow_nan=False) + "\n", _JSON_OUT
+        else:
+            text, enc = _csv_text(rows), _ENC  # CSV keeps an undecodable name's own bytes
+        atomic_write(self.path, lambda tmp: tmp.write_text(text, newline="", **enc))
         self.log.unlink(missing_ok=True)
