@@ -58,16 +58,21 @@ def _step(decoder: StepDecoder, tokens: Tensor, states, t: int, cfg: DecodeConfi
     return logp.index_fill_(1, _banned(cfg.allow_unk, t < cfg.min_len, logp.device), NEG), states
 
 
+def _banned_ids(allow_unk: bool, no_end: bool) -> list[int]:
+    ids = [Vocabulary.pad_id, Vocabulary.start_id] + [Vocabulary.unk_id] * (not allow_unk)
+    return ids + [Vocabulary.end_id] * no_end
+
+
 @lru_cache(maxsize=16)
 def _banned(allow_unk: bool, no_end: bool, device: torch.device) -> Tensor:
     """The word ids _step forbids, made once per device rather than at every step."""
-    ids = [Vocabulary.pad_id, Vocabulary.start_id] + [Vocabulary.unk_id] * (not allow_unk)
-    return torch.tensor(ids + [Vocabulary.end_id] * no_end, device=device)
+    return torch.tensor(_banned_ids(allow_unk, no_end), device=device)
 
 
 def mask_logits(logits: Tensor, cfg: DecodeConfig) -> Tensor:
-    """Teacher-forced logits [R, T, V] with _step's masks applied at every step t (a copy)."""
-    logits = logits.index_fill(2, _banned(cfg.allow_unk, False, logits.device), NEG)
+    """Teacher-forced logits [R, T, V] with _step's masks applied at every step t (a copy). The
+    ids are made afresh: autograd keeps them, and a cached one may be an inference tensor."""
+    logits = logits.index_fill(2, torch.tensor(_banned_ids(cfg.allow_unk, False), device=logits.device), NEG)
     if cfg.min_len:
         logits[:, :cfg.min_len, Vocabulary.end_id] = NEG
     return logits
@@ -146,15 +151,8 @@ def generate_ids(decoder: CaptionDecoder, features: Tensor, cfg: DecodeConfig, m
     """One greedy or sampled caption per feature row as word ids [B, max_len] (<end> included,
     <pad> after), in eval mode; masks ([B, max_len, E], [B, max_len, H]) sample with those dropout
     masks. No inference mode: the ids may index tensors that need gradients (SCST)."""
-    was_training = decoder.training
-    decoder.eval()
-    try:
-        if masks is not None:
-            return _rows(MaskedSteps(decoder, masks), features, cfg, generator)[0]
-        with _tables(decoder):
-            return _rows(decoder, features, cfg, generator)[0]
-    finally:
-        decoder.train(was_training)
+    with _eval(decoder), _tables(decoder) if masks is None else contextlib.nullcontext():
+        return _rows(decoder if masks is None else MaskedSteps(decoder, masks), features, cfg, generator)[0]
 
 
 def _block_trigrams(logp: Tensor, seqs: Tensor, t: int) -> None:
@@ -243,6 +241,17 @@ def _samples(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig) -> list[
 
 
 @contextlib.contextmanager
+def _eval(decoder: StepDecoder) -> Iterator[None]:
+    """Eval mode (no dropout) inside the block, the caller's mode after it."""
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        yield
+    finally:
+        decoder.train(was_training)
+
+
+@contextlib.contextmanager
 def _tables(decoder: StepDecoder) -> Iterator[None]:
     """Every CaptionDecoder in decoder (one, or an ensemble's members) steps from its input table."""
     with contextlib.ExitStack() as stack:
@@ -262,18 +271,13 @@ def decode(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig | None = No
     cfg = cfg or DecodeConfig()
     if not len(features):
         return []
-    was_training = decoder.training
-    decoder.eval()
-    try:
-        features = features.to(next(decoder.parameters()).device, torch.float32)
-        if cfg.strategy == "beam" and cfg.beam_size > 1:
-            run = _beam
-        else:
-            run = _samples if cfg.strategy == "sample" and cfg.n_best > 1 else _greedy_or_sample
-        with _tables(decoder):
-            hyps = run(decoder, features, cfg)
-    finally:
-        decoder.train(was_training)
+    features = features.to(next(decoder.parameters()).device, torch.float32)
+    if cfg.strategy == "beam" and cfg.beam_size > 1:
+        run = _beam
+    else:
+        run = _samples if cfg.strategy == "sample" and cfg.n_best > 1 else _greedy_or_sample
+    with _eval(decoder), _tables(decoder):
+        hyps = run(decoder, features, cfg)
     if vocab is not None:
         for row in hyps:
             for h in row:
@@ -285,16 +289,11 @@ def decode(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig | None = No
 def trace_gates(decoder: CaptionDecoder, feature: Tensor, tokens: list[int], layer: int = -1) -> dict[str, Tensor]:
     """Feed one image's caption (word ids, no specials) and record each word's gates [T, H]
     (and cell-state norm [T]) in `layer`: what the cell did while reading that caption."""
-    was_training = decoder.training
-    decoder.eval()
-    try:
+    with _eval(decoder):
         feature = feature.reshape(1, -1).to(next(decoder.parameters()).device, torch.float32)
         _, states = _start(decoder, feature)
-        inputs = [Vocabulary.start_id, *tokens]
         steps = []
-        for word in inputs:
+        for word in [Vocabulary.start_id, *tokens]:
             _, states, gates = decoder.step_with_gates(torch.tensor([word], device=feature.device), states)
             steps.append(gates[layer])
-    finally:
-        decoder.train(was_training)
     return {name: torch.stack([g[name][0] for g in steps]).cpu() for name in steps[0]}

@@ -95,7 +95,7 @@ def run_epoch(model: torch.nn.Module, objective: Objective, items: int, epoch: i
     order = torch.randperm(items, generator=torch.Generator().manual_seed(cfg.seed + epoch))
     steps, size = math.ceil(items / objective.batch_size), objective.batch_size
     sums: dict[str, float] = {}
-    for b in progress_bar(range(steps), f"{objective.name} epoch {epoch}", progress and w.main):
+    for b in progress_bar(range(steps), f"{objective.name} epoch {epoch}", progress and w.main, "steps"):
         with autocast(precision.device, precision.dtype):
             loss, stats = model(share_of(order[b * size:(b + 1) * size], w))
         stats["grad_norm"] = precision.backward_and_step(loss, model, opt, cfg.clip_norm)

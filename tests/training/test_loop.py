@@ -14,8 +14,9 @@ from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.config import DecoderConfig
 from captioning.decoder.model import CaptionDecoder
 from captioning.features.config import EncoderSpec
+from captioning.training import loop
 from captioning.training.config import TrainConfig
-from captioning.training.loop import fit
+from captioning.training.loop import CrossEntropy, fit
 from captioning.training.loop import lr_schedule as _schedule
 from captioning.training.losses import caption_loss
 from captioning.training.state import read_metrics
@@ -41,13 +42,12 @@ def toy_data(n_train=24, n_val=6, seed=0):
     return prepare_splits(records, torch.stack(rows), min_count=1, max_words=20)
 
 
-def run(out, epochs, resume=False, **kw):
+def run(out, epochs, resume=False, amp=False, device="cpu", hidden_dim=16, **kw):
     vocab, split, _ = toy_data()
-    model_cfg = DecoderConfig(vocab_size=len(vocab), feature_dim=F, embed_dim=8, hidden_dim=16, dropout=0.2)
+    model_cfg = DecoderConfig(vocab_size=len(vocab), feature_dim=F, embed_dim=8, hidden_dim=hidden_dim, dropout=0.2)
     cfg = TrainConfig(**{"epochs": epochs, "batch_size": 8, "lr": 1e-2, "patience": 50, "min_count": 1, **kw})
-    spec = EncoderSpec(feature_dim=F)
-    return fit(split["train"], split["val"], vocab, model_cfg, cfg, spec, out, resume=resume,
-               progress=False)
+    objective = CrossEntropy(cfg, vocab, model_cfg, EncoderSpec(feature_dim=F))
+    return fit(objective, split["train"], split["val"], out, resume=resume, progress=False, amp=amp, device=device)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +157,59 @@ def test_a_fresh_run_replaces_old_metrics(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 7}\n' * 5)
     run(tmp_path, epochs=1)
     assert [m["epoch"] for m in read_metrics(tmp_path)] == [1]
+
+
+def test_the_earlier_call_form_trains_the_same(tmp_path):
+    """fit(train, val, vocab, model_cfg, train_cfg, encoder, out) (notebooks, lab) is CrossEntropy."""
+    vocab, split, _ = toy_data()
+    model_cfg = DecoderConfig(vocab_size=len(vocab), feature_dim=F, embed_dim=8, hidden_dim=16, dropout=0.2)
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, patience=50, min_count=1)
+    fit(split["train"], split["val"], vocab, model_cfg, cfg, EncoderSpec(feature_dim=F), tmp_path / "a", progress=False)
+    run(tmp_path / "b", epochs=1)
+    a, b = (load_file(str(tmp_path / n / "latest" / "model.safetensors")) for n in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resuming_with_another_decoder_size_names_the_setting(tmp_path):
+    run(tmp_path, epochs=1)
+    with pytest.raises(ConfigError, match="hidden_dim=16, this run asks for 24") as err:
+        run(tmp_path, epochs=2, resume=True, hidden_dim=24)
+    assert err.value.field == "hidden_dim"  # the command line shows it as --hidden-dim
+
+
+def test_amp_trains_under_autocast(tmp_path, monkeypatch):
+    """--amp changes the training computation: under bf16 autocast the weights after an epoch
+    differ from fp32's (but not by much), and the checkpoint records the precision. The dtype
+    rule is forced here, since bf16 autocast runs (slowly) on any CPU."""
+    fp32 = run(tmp_path / "fp32", epochs=1)
+    monkeypatch.setattr(loop, "amp_dtype", lambda device: torch.bfloat16)
+    bf16 = run(tmp_path / "bf16", epochs=1, amp=True)
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    a, b = (load_file(str(tmp_path / n / "latest" / "model.safetensors")) for n in ("fp32", "bf16"))
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=0.05) for k in a)
+    assert Checkpoint.load(tmp_path / "bf16" / "best").training["precision"] == "bf16"
+    ma, mb = read_metrics(tmp_path / "fp32")[0], read_metrics(tmp_path / "bf16")[0]
+    assert ma["train_loss"] != mb["train_loss"] and mb["train_loss"] == pytest.approx(ma["train_loss"], rel=0.05)
+
+
+def test_amp_without_a_fast_half_type_trains_in_fp32(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(loop, "amp_dtype", lambda device: None)
+    assert run(tmp_path, epochs=1, amp=True)["precision"] == "fp32"
+    assert "training in fp32" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [None, torch.float16])
+def test_amp_on_cuda_trains_in_half_precision(tmp_path, monkeypatch, dtype):
+    """bf16 where the GPU has it (the rule), and fp16 with a GradScaler (forced)."""
+    if dtype is not None:
+        monkeypatch.setattr(loop, "amp_dtype", lambda device: dtype)
+    summary = run(tmp_path, epochs=2, amp=True, device="cuda")
+    assert summary["precision"] in (("bf16", "fp16") if dtype is None else ("fp16",))
+    metrics = read_metrics(tmp_path)
+    assert all(torch.isfinite(torch.tensor(m["train_loss"])) for m in metrics)
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
 
 
 def test_schedule_warms_up_then_decays_to_min_ratio():

@@ -70,7 +70,7 @@ def test_the_greedy_baseline_is_the_batched_decoders_greedy_caption():
 
 
 def test_human_captions_are_drawn_from_each_images_own():
-    vocab, split, _ = toy_splits()
+    _, split, _ = toy_splits()
     train = split["train"]
     images = torch.tensor([0, 5, 5, 19])
     rows = HumanCaptions(train).draw(images)
