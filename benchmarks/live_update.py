@@ -42,10 +42,8 @@ def timed(action) -> tuple[float, float]:
 
 def reset(app: LiveApp) -> None:
     """Back to beam 1, n-best 1, no length penalty, the first checkpoint."""
-    c = app.controls
-    c["strategy"].value, c["beam"].value, c["n_best"].value = "beam", 1, 1
-    c["length_penalty"].value, c["checkpoint"].value = 0.0, c["checkpoint"].options[0]
-    c["temperature"].value, c["top_p"].value, c["seed"].value = 1.0, 1.0, 0
+    app.set(strategy="beam", beam=1, n_best=1, length_penalty=0.0, temperature=1.0, top_p=1.0, seed=0,
+            checkpoint=app.controls["checkpoint"].options[0])
 
 
 def move(app: LiveApp, name: str, value, cold: bool) -> dict:

@@ -40,6 +40,8 @@ from .live_controls import DECODING, decoding_for, describe, make_controls
 from .plots import plot_gates
 from .stepwise import next_words, next_words_html
 
+STATIC_NOTE = "(the live view's controls and panels: run this notebook in Jupyter, e.g. with make lab)"
+
 
 @dataclass
 class Photo:
@@ -103,13 +105,14 @@ class LiveApp:
         self.top_k, self.max_units, self.dpi = top_k, max_units, dpi
         found = discover_images([samples])[0] if samples and Path(samples).is_dir() else []
         self.controls = make_controls(captioner.default_decoding, found, list(self.options))
-        self.panels = {"message": w.HTML(), "nbest": w.HTML(), "photo": w.Image(format="jpeg"),
+        self.panels = {"message": w.HTML(), "timing": w.HTML(), "nbest": w.HTML(), "photo": w.Image(format="jpeg"),
                        "steps": w.HTML(), "gates": w.Image(format="png"),
                        "steps_title": w.HTML(), "gates_title": w.HTML()}
         self.photos: dict[str, Photo] = {}
         self.renders: dict[tuple, bytes] = {}
         self.photo: Photo | None = None
         self.state: dict[str, Any] = {}
+        self._held = False  # set() changes several controls, then updates once
         self.view = self._layout()
         self._wire()
 
@@ -120,7 +123,7 @@ class LiveApp:
         search = w.VBox([c["strategy"], c["beam"], c["n_best"], c["length_penalty"]])
         sampling = w.VBox([c["temperature"], c["top_p"], c["seed"], c["checkpoint"]])
         result = w.HBox([p["photo"], w.VBox([w.HTML("<b>n-best list</b>"), p["nbest"]])])
-        return w.VBox([w.HBox([source, search, sampling]), p["message"], result,
+        return w.VBox([w.HBox([source, search, sampling]), w.HBox([p["message"], p["timing"]]), result,
                        p["steps_title"], p["steps"], p["gates_title"], p["gates"]])
 
     def _wire(self) -> None:
@@ -129,7 +132,7 @@ class LiveApp:
         c["path"].observe(lambda ch: ch["new"].strip() and self.load(ch["new"].strip()), "value")
         c["upload"].observe(lambda ch: self._on_upload(ch["new"]), "value")
         for name in DECODING:
-            c[name].observe(lambda _: self._guarded(self.update), "value")
+            c[name].observe(lambda _: self._held or self._guarded(self.update), "value")
         c["strategy"].observe(lambda _: self._enable(), "value")
         self._enable()
 
@@ -152,6 +155,8 @@ class LiveApp:
     def message(self, text: str, error: bool = False) -> None:
         """Show one line above the results (red for a problem)."""
         color = "#b00020" if error else "#333"
+        if error:
+            self.panels["timing"].value = ""
         self.panels["message"].value = f"<span style='color:{color}'>{html.escape(text)}</span>"
 
     # ------------------------------------------------------------------ photos
@@ -181,6 +186,18 @@ class LiveApp:
         self.update()
 
     # ------------------------------------------------------------------ one update
+    def set(self, **values: Any) -> dict[str, Any]:
+        """Set several controls by name (strategy="beam", beam=5, ...), then update once; returns
+        the new state. What a learner does with the mouse, from code."""
+        self._held = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._held = False
+        self._guarded(self.update)
+        return self.state
+
     def values(self) -> dict[str, Any]:
         return {name: self.controls[name].value for name in DECODING}
 
@@ -207,8 +224,8 @@ class LiveApp:
         self._gates(captioner, best, caption)
         seconds = time.perf_counter() - start
         self.state = {"decoding": cfg, "hypotheses": hyps, "caption": best.text, "seconds": seconds}
-        self.message(f"{photo.name} · {values['checkpoint']} · {describe(cfg)} · "
-                     f"updated in {1e3 * seconds:.0f} ms")
+        self.message(f"{photo.name} · {values['checkpoint']} · {describe(cfg)}")
+        p["timing"].value = f"<span style='color:#777'>&nbsp;· updated in {1e3 * seconds:.0f} ms</span>"
 
     def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
         """A panel's content, made once per key: the panels repeat while the controls move."""
@@ -265,6 +282,6 @@ def try_it(checkpoint: str | Path | Sequence[str | Path] | None = None,
         app.controls["sample"].value = samples_found[0][1]  # fires load
     else:
         app.update()  # asks for a photo
-    if show:
-        display(app.view)
+    if show:  # a page that runs no widgets shows the text instead
+        display(app.view._repr_mimebundle_() | {"text/plain": STATIC_NOTE}, raw=True)
     return app

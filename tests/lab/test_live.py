@@ -64,7 +64,7 @@ def test_controls_drive_the_decoding_and_the_panels(app: LiveApp, ensemble: Capt
     c["strategy"].value, c["n_best"].value = "beam", 5
     c["beam"].value = 1
     assert app.state["decoding"].name == "greedy" and len(app.state["hypotheses"]) == 1
-    assert app.panels["nbest"].value.count("<tr") == 2 and "· greedy ·" in _message(app)
+    assert app.panels["nbest"].value.count("<tr") == 2 and _message(app).endswith("· greedy</span>")
     c["beam"].value = 5
     hyps = app.state["hypotheses"]
     assert app.state["decoding"].name == "beam-5" and len(hyps) == 5
@@ -93,6 +93,8 @@ def test_checkpoint_choice_sampling_and_greyed_out_controls(app: LiveApp, ensemb
     c["seed"].value = 8
     c["seed"].value = 7
     assert [h.text for h in app.state["hypotheses"]] == first  # seeded: the same samples again
+    state = app.set(strategy="beam", beam=4, n_best=2, checkpoint="ensemble of 2")  # one update
+    assert state["decoding"].name == "beam-4" and len(state["hypotheses"]) == 2
 
 
 def test_features_are_computed_once_per_photo(app: LiveApp, ensemble: Captioner,
@@ -156,9 +158,11 @@ def test_snapshot_shows_the_state_as_plain_outputs(app: LiveApp, monkeypatch: py
 def test_try_it_opens_on_the_first_sample(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch,
                                           core_one_thread) -> None:
     shown = []
-    monkeypatch.setattr(live, "display", lambda *objs: shown.extend(objs))
+    monkeypatch.setattr(live, "display", lambda *objs, **kwargs: shown.extend(objs))
     app = try_it(tiny_checkpoint, samples=SAMPLES, device="cpu", runtime="torch")
-    assert shown == [app.view] and app.state["caption"]
+    (bundle,) = shown  # the widget, and a line for pages that run no widgets
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == app.view.model_id
+    assert "make lab" in bundle["text/plain"] and app.state["caption"]
     assert _message(app).startswith("<span style='color:#333'>000000529762.jpg ·")
     empty = try_it(tiny_checkpoint, samples=None, device="cpu", runtime="torch", show=False)
     assert "upload a photo" in _message(empty) and not empty.state
