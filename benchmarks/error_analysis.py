@@ -1,0 +1,135 @@
+"""Error analysis on val: the images the shipped model (or --checkpoint) captions worst.
+
+Captions the 250 val images of the shared COCO subset's fixed split with the model's default
+decoding, scores them with pycocoevalcap's CIDEr, and takes the --n with the lowest per-image
+CIDEr. Then it checks the committed analysis (--analysis, default
+results/error-analysis/val-worst50.json): same images in the same order, same captions, CIDEr
+within 0.05, and prints how many images carry each (hand-labelled) category. Exit 1 on a mismatch,
+2 on a bad input (one line naming it).
+
+  python benchmarks/error_analysis.py                       # regenerate, check, count
+  python benchmarks/error_analysis.py --draft new.json      # a fresh list to label (categories empty)
+  python benchmarks/error_analysis.py --review /tmp/review  # sheets: photo, caption, the 5 references
+  python benchmarks/error_analysis.py --sheet results/error-analysis/examples.jpg --examples 511321,...
+
+--sheet draws the committed entries named by --examples (photo, caption, CIDEr) as one JPEG."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from captioning.core.errors import InputError
+from captioning.core.io import write_json
+from captioning.core.runtime import tune
+from captioning.decoder.checkpoint import PRETRAINED
+from captioning.decoder.decode_config import resolve_decoding
+from captioning.decoder.ensemble import load_decoders
+from captioning.features.cache import cached_features
+from captioning.features.loading import encoder_for
+from captioning.lab.caption_rows import caption_rows
+from captioning.lab.errors import (
+    CATEGORIES,
+    category_counts,
+    compare_worst,
+    read_analysis,
+    worst_images,
+)
+from captioning.lab.notebook import shared_records
+from captioning.render.captions import caption_grid
+from captioning.render.layout import save_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / "../shared/data/coco-val2017"
+ANALYSIS = ROOT / "results/error-analysis/val-worst50.json"
+
+
+def compute(checkpoint: str, split: str, n: int) -> tuple[list[dict], dict, dict]:
+    """(the n worst images, the decoding used, {image_id: record}) for the split."""
+    decoder, ckpt = load_decoders([checkpoint])
+    cfg = resolve_decoding(ckpt.decoding)
+    records = [r for r in shared_records(SHARED) if r.split == split]
+    feats, failed = cached_features(encoder_for(ckpt.encoder), [r.path for r in records], progress=False)
+    if failed:
+        raise InputError(f"{len(failed)} {split} image(s) could not be read, e.g. {next(iter(failed.values()))}")
+    worst = worst_images(decoder, feats, records, ckpt.vocab, n, cfg)
+    return worst, cfg.to_dict(), {str(r.image_id): r for r in records}
+
+
+def review_sheets(worst: list[dict], records: dict, out: Path, per_sheet: int = 5) -> None:
+    """Sheets for labelling: each image with its caption, CIDEr and the references."""
+    for start in range(0, len(worst), per_sheet):
+        chunk = worst[start:start + per_sheet]
+        recs = [records[str(e["image_id"])] for e in chunk]
+        fig = caption_rows([r.path for r in recs],
+                           [{f"#{start + i + 1} id {e['image_id']}": e["caption"]} for i, e in enumerate(chunk)],
+                           [r.captions for r in recs],
+                           [{f"#{start + i + 1} id {e['image_id']}": {"CIDEr": e["cider"]}} for i, e in enumerate(chunk)])
+        save_figure(fig, out / f"review-{start // per_sheet + 1:02d}.png", dpi=60)
+
+
+def example_sheet(entries: list[dict], ids: list[str], out: Path) -> None:
+    """One JPEG: the named committed entries, each photo with its caption and CIDEr."""
+    by_id = {str(e["image_id"]): e for e in entries}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise InputError(f"--examples: image {unknown[0]} is not in the committed analysis")
+    chosen = [by_id[i] for i in ids]
+    fig = caption_grid([SHARED / "images" / e["file_name"] for e in chosen], [e["caption"] for e in chosen],
+                       titles=[f"CIDEr {e['cider']:.1f} (id {e['image_id']})" for e in chosen],
+                       ncols=4, cell_in=2.1)
+    save_figure(fig, out, dpi=100)
+
+
+def report(worst: list[dict], analysis_path: Path) -> int:
+    """Check the committed analysis against the fresh list and print the category counts."""
+    analysis = read_analysis(analysis_path)
+    problems = compare_worst(analysis["images"], worst)
+    for line in problems:
+        print(f"MISMATCH {line}")
+    counts = category_counts(analysis["images"])
+    print(f"{len(analysis['images'])} images; images per category (an image may have several):")
+    for name in CATEGORIES:
+        print(f"  {counts[name]:3d}  {name}")
+    print("committed analysis matches" if not problems else f"{len(problems)} mismatch(es)")
+    return 1 if problems else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=str(PRETRAINED))
+    ap.add_argument("--split", default="val", choices=("val", "test"))
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--analysis", type=Path, default=ANALYSIS, help="the committed, labelled analysis to check")
+    ap.add_argument("--draft", type=Path, metavar="FILE", help="write the fresh list with empty categories")
+    ap.add_argument("--review", type=Path, metavar="DIR", help="write labelling sheets (photo, caption, references)")
+    ap.add_argument("--sheet", type=Path, metavar="FILE.jpg", help="write an example sheet of --examples")
+    ap.add_argument("--examples", default="", help="comma-separated image ids for --sheet")
+    args = ap.parse_args()
+    if args.sheet:
+        example_sheet(read_analysis(args.analysis)["images"], [i for i in args.examples.split(",") if i], args.sheet)
+        print(f"wrote {args.sheet} ({args.sheet.stat().st_size // 1024} KB)")
+        return 0
+    tune()
+    worst, decoding, records = compute(args.checkpoint, args.split, args.n)
+    for rank, e in enumerate(worst, 1):
+        print(f"{rank:3d}  {e['image_id']}  CIDEr {e['cider']:5.2f}  {e['caption']}")
+    if args.review:
+        review_sheets(worst, records, args.review)
+    if args.draft:
+        if args.draft.exists():
+            raise InputError(f"--draft: {args.draft} exists; choose a new file")
+        write_json(args.draft, {"checkpoint": Path(args.checkpoint).name, "split": args.split, "decoding": decoding,
+                                "command": "python benchmarks/error_analysis.py", "categories": list(CATEGORIES),
+                                "images": [{**e, "categories": [], "note": ""} for e in worst]})
+        return 0
+    return report(worst, args.analysis)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
