@@ -44,6 +44,6 @@ class CaptionJob(Config):
               f"{self.grid}: a grid is a PNG or JPEG image; give a .png or .jpg name")
 
 
-def _is_folder(path: str) -> bool:
+def _is_folder(path: str | Path) -> bool:
     """An existing folder, or a name ending with a path separator (some/folder/)."""
-    return path.endswith(("/", os.sep)) or Path(path).is_dir()
+    return str(path).endswith(("/", os.sep)) or Path(path).is_dir()
