@@ -46,7 +46,8 @@ SEEDS   ?= 0 1 2
 RUNS    ?= runs/shipped
 SHIPPED ?= captioning/pretrained/coco-lite2-scst-x3
 ENCODER ?= efficientnet_lite2
-resume   = $$(test -d $(1)/latest && echo --resume)
+# continue a run folder that exists (train and scst refuse one without --resume or --force)
+resume   = $$(test -d $(1) && echo --resume)
 shipped: setup
 	@start=$$(date +%s); set -e; \
 	for s in $(SEEDS); do \
