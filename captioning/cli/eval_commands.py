@@ -7,6 +7,7 @@ import json
 import logging
 
 from ..core.devices import resolve_device
+from ..core.errors import InputError
 from ..core.io import write_json
 from ..data.records import select_split
 from ..decoder.decode_config import DecodeConfig, resolve_decoding
@@ -25,6 +26,9 @@ def evaluate(args: argparse.Namespace) -> int:
     decoder, first = load_decoders(args.checkpoint, device)
     recs = select_split(datasets.records(args), args.split)
     _, feats, kept = datasets.features(args, recs, first.encoder)
+    if not kept:  # fail fast: nothing to decode, and METEOR cannot score an empty split
+        raise InputError(f"none of the {len(recs)} images of the {args.split} split could be read "
+                         "(see the lines above); nothing to evaluate")
     if args.compare:
         settings = [DecodeConfig(), DecodeConfig("beam", beam_size=3)]
     else:

@@ -22,6 +22,7 @@ from ..features.config import EncoderSpec
 from ..text.tokenizer import TOKENIZER_NAME
 from ..text.vocabulary import Vocabulary
 from .config import DecoderConfig
+from .decode_config import resolve_decoding
 from .model import CaptionDecoder
 
 FORMAT_VERSION = 2
@@ -53,6 +54,8 @@ class Checkpoint:
     def save(self, folder: str | Path, half: bool = False) -> Path:
         """Write the folder; files are replaced atomically so a crash never leaves half a checkpoint."""
         folder = Path(folder)
+        if (folder / ENSEMBLE_FILE).is_file():  # it would keep loading as the old ensemble
+            raise InputError(f"{folder}: holds an ensemble ({ENSEMBLE_FILE}); save into another folder")
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.decoder.state_dict().items()
                  if not (self.decoder.cfg.tie_weights and k == "out.weight")}
@@ -86,9 +89,26 @@ class Checkpoint:
             raise InputError(f"{folder}: vocab.json has {len(vocab)} words but the model expects "
                              f"{cfg.vocab_size} (mismatched checkpoint/vocab)")
         _check_vocabulary(sections.get("vocabulary"), vocab, folder / "config.json")
+        decoding = checked_decoding(sections["decoding"], folder / "config.json")
         decoder = _load_weights(folder / "model.safetensors", cfg)
-        return cls(decoder.to(device).eval(), vocab, spec, sections["training"], sections["decoding"],
+        return cls(decoder.to(device).eval(), vocab, spec, sections["training"], decoding,
                    sections["scores"], folder)
+
+
+def checked_decoding(decoding: Any, path: Path) -> dict[str, Any] | None:
+    """A stored default decoding (config.json or ensemble.json), validated now so that a bad value
+    names that file and field rather than the flag a user might give."""
+    if decoding is None:
+        return None
+    if not isinstance(decoding, dict):
+        raise InputError(f"{path}: decoding must be a JSON object, got {type(decoding).__name__}")
+    try:
+        resolve_decoding(decoding)
+    except ConfigError as exc:
+        raise InputError(f"{path}: invalid decoding ({exc})") from None
+    except TypeError as exc:  # a value of the wrong type, compared or counted
+        raise InputError(f"{path}: invalid decoding ({exc})") from None
+    return decoding
 
 
 def _check_vocabulary(section: Any, vocab: Vocabulary, path: Path) -> None:
@@ -145,4 +165,7 @@ def _load_weights(path: Path, cfg: DecoderConfig) -> CaptionDecoder:
     if missing or unexpected:
         raise InputError(f"{path}: weights do not match config.json "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # they would decode to NaN scores: index errors in beam search, NaN in JSON outputs
+        raise InputError(f"{path}: weights hold NaN or infinite values ({', '.join(bad[:3])})")
     return decoder

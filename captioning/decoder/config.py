@@ -10,6 +10,10 @@ CELL_NAMES = ("lstm", "peephole", "cifg", "gru", "rnn")  # the chapter's LSTM fa
 ABLATION_NAMES = ("lstm-open-output", "gru-open-reset")  # one gate fixed open, see ablations.py
 ALL_CELLS = CELL_NAMES + ABLATION_NAMES
 INJECT = ("init", "pre")
+# Sane upper bounds, so a hostile config.json fails in one line instead of exhausting memory.
+LIMITS = {"vocab_size": 1_000_000, "feature_dim": 65_536, "embed_dim": 16_384, "hidden_dim": 16_384,
+          "num_layers": 64}
+MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights
 
 
 @dataclass
@@ -32,6 +36,17 @@ class DecoderConfig(Config):
     def __post_init__(self) -> None:
         check(self.cell in ALL_CELLS, "cell", f"unknown '{self.cell}' (choose from {', '.join(ALL_CELLS)})")
         check(self.inject in INJECT, "inject", f"unknown '{self.inject}' (choose init or pre)")
-        for name in ("vocab_size", "feature_dim", "embed_dim", "hidden_dim", "num_layers"):
-            check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        for name, most in LIMITS.items():
+            value = getattr(self, name)
+            check(isinstance(value, int) and not isinstance(value, bool), name, f"must be an integer, got {value!r}")
+            check(value >= 1, name, f"must be >= 1, got {value}")
+            check(value <= most, name, f"must be at most {most:,}, got {value:,}")
+        check(self.parameter_bound() <= MAX_PARAMETERS, "hidden_dim", f"the decoder would have about "
+              f"{self.parameter_bound():,} parameters (over {MAX_PARAMETERS:,}); make it smaller")
         check(0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout}")
+
+    def parameter_bound(self) -> int:
+        """An upper bound on the decoder's parameter count (4 gates per layer, the widest cell)."""
+        h, e = self.hidden_dim, self.embed_dim
+        recurrent = 4 * h * (e + h + 2) + (self.num_layers - 1) * 4 * h * (2 * h + 2)
+        return self.vocab_size * (e + h + 1) + 2 * self.num_layers * h * (self.feature_dim + 1) + recurrent

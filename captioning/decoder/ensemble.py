@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch import Tensor, nn
 
 from ..core.errors import InputError
 from ..core.io import read_json, write_json
-from .checkpoint import ENSEMBLE_FILE, FORMAT_VERSION, PRETRAINED, Checkpoint
+from .checkpoint import ENSEMBLE_FILE, FORMAT_VERSION, PRETRAINED, Checkpoint, checked_decoding
 from .model import CaptionDecoder
 
 
@@ -49,24 +50,46 @@ def compatible(checkpoints: Sequence[Checkpoint]) -> None:
             raise InputError(f"cannot ensemble {where}: different vocabularies "
                              f"({len(other.vocab)} vs {len(first.vocab)} words)")
         if other.encoder != first.encoder:
-            raise InputError(f"cannot ensemble {where}: different encoders "
-                             f"({_describe(other)} vs {_describe(first)})")
+            raise InputError(f"cannot ensemble {where}: different encoders ({_describe(other, first)})")
 
 
-def _describe(ckpt: Checkpoint) -> str:
-    spec = ckpt.encoder
-    return f"{spec.name}{' + flip' if spec.flip else ''}, {spec.feature_dim}-d, crop {spec.preprocessing.crop}"
+def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+    return out
+
+
+def _describe(ckpt: Checkpoint, other: Checkpoint) -> str:
+    """The encoder settings in which two checkpoints differ, e.g. "preprocessing.resize 256 vs 292"."""
+    mine, theirs = _flat(ckpt.encoder.to_dict()), _flat(other.encoder.to_dict())
+    return ", ".join(f"{k} {mine[k]} vs {theirs[k]}" for k in mine if mine[k] != theirs.get(k))
+
+
+def read_index(folder: Path) -> dict[str, Any] | None:
+    """An ensemble folder's ensemble.json, checked: a JSON object whose members are names of
+    folders inside it and whose decoding is valid (errors name the file). None without one."""
+    index = folder / ENSEMBLE_FILE
+    if not index.is_file():
+        return None
+    data = read_json(index, "ensemble index")
+    members = data.get("members") if isinstance(data, dict) else None
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+        raise InputError(f"{index}: needs a non-empty 'members' list of folder names, in a JSON object")
+    root = os.path.realpath(folder)
+    for m in members:
+        if os.path.commonpath([root, os.path.realpath(folder / m)]) != root:
+            raise InputError(f"{index}: member '{m}' is outside the ensemble folder")
+    if not isinstance(data.get("scores", {}), dict):
+        raise InputError(f"{index}: scores must be a JSON object")
+    checked_decoding(data.get("decoding"), index)
+    return data
 
 
 def ensemble_members(folder: Path) -> list[Path] | None:
     """The member checkpoint folders of an ensemble folder (one with ensemble.json), else None."""
-    index = folder / ENSEMBLE_FILE
-    if not index.is_file():
-        return None
-    members = read_json(index, "ensemble index").get("members")
-    if not isinstance(members, list) or not members:
-        raise InputError(f"{index}: needs a non-empty 'members' list of checkpoint folders")
-    return [folder / m for m in members]
+    index = read_index(folder)
+    return None if index is None else [folder / m for m in index["members"]]
 
 
 def save_ensemble(checkpoints: Sequence[Checkpoint], folder: str | Path, decoding: dict | None,
@@ -75,6 +98,8 @@ def save_ensemble(checkpoints: Sequence[Checkpoint], folder: str | Path, decodin
     decoding and scores), so a folder with an index is always complete."""
     compatible(checkpoints)
     folder = Path(folder)
+    if (folder / "config.json").is_file() and not (folder / ENSEMBLE_FILE).is_file():
+        raise InputError(f"{folder}: holds a single checkpoint; save the ensemble into another folder")
     names = [f"member-{i}" for i in range(len(checkpoints))]
     for name, ckpt in zip(names, checkpoints):
         ckpt.save(folder / name, half=half)
@@ -88,13 +113,15 @@ def load_decoders(paths: Sequence[str | Path | None] | None, device: str | torch
     """Load one checkpoint (a decoder), or several or an ensemble folder (an Ensemble). Also return
     the checkpoint whose vocabulary, encoder and default decoding apply: the first member's, with
     an ensemble folder's own default decoding and scores."""
+    if paths is not None and not list(paths):
+        raise InputError("no checkpoint given: pass one or more checkpoint folders, or None for the shipped model")
     given = [Path(p) if p is not None else PRETRAINED for p in (paths or [None])]
     members = [ensemble_members(g) for g in given]
     ckpts = [Checkpoint.load(f, device) for g, m in zip(given, members) for f in (m or [g])]
     compatible(ckpts)
     first = ckpts[0]
     if len(given) == 1 and members[0]:  # one ensemble folder: its own defaults apply
-        index = read_json(given[0] / ENSEMBLE_FILE, "ensemble index")
+        index = read_index(given[0]) or {}
         first = replace(first, decoding=index.get("decoding"), scores=index.get("scores", {}), folder=given[0])
     model = ckpts[0].decoder if len(ckpts) == 1 else Ensemble([c.decoder for c in ckpts]).to(device)
     return model, first

@@ -5,6 +5,9 @@ need downloads and cannot run offline."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import threading
 from collections.abc import Mapping, Sequence
 
 from pycocoevalcap.bleu.bleu import Bleu
@@ -30,6 +33,8 @@ def cider(references: Mapping[object, Sequence[str]], generated: Mapping[object,
 def score_captions(references: Mapping[object, Sequence[str]], generated: Mapping[object, str],
                    meteor: bool = True) -> tuple[dict[str, float], dict[object, dict[str, float]]]:
     """Corpus scores and per-image scores (x100) of generated captions against references."""
+    if not references:  # METEOR's Java child would answer an empty request with an error line
+        raise InputError("no images to score: the split is empty or none of its images could be read")
     missing = [k for k in references if k not in generated]
     if missing:
         raise InputError(f"no generated caption for {len(missing)} image(s), e.g. {missing[0]}")
@@ -43,15 +48,52 @@ def score_captions(references: Mapping[object, Sequence[str]], generated: Mappin
         overall[f"BLEU-{n + 1}"] = 100 * bleu[n]
         for k, v in zip(keys, bleu_each[n]):
             per_image[k][f"BLEU-{n + 1}"] = 100 * v
-    scorers = [("ROUGE-L", Rouge()), ("CIDEr", Cider())]
+    scorers = [("ROUGE-L", Rouge().compute_score), ("CIDEr", Cider().compute_score)]
     if meteor:
-        scorers.insert(0, ("METEOR", Meteor()))
-    for name, scorer in scorers:
-        score, each = scorer.compute_score(gts, res)
+        scorers.insert(0, ("METEOR", meteor_score))
+    for name, compute in scorers:
+        score, each = compute(gts, res)
         overall[name] = 100 * float(score)
         for k, v in zip(keys, each):
             per_image[k][name] = 100 * float(v)
     return {m: overall[m] for m in METRICS if m in overall}, per_image
+
+
+def meteor_score(gts: dict, res: dict, timeout: float | None = None) -> tuple[float, list[float]]:
+    """pycocoevalcap's METEOR, but failing fast: its Java child is given `timeout` seconds (default
+    60 s + 50 ms per image) and always ended; a missing Java, no answer in time or an error answer
+    is a ChildProcessError (an OSError) instead of a hang (its own cleanup deadlocks after an error)."""
+    try:
+        scorer = Meteor()
+    except FileNotFoundError:
+        raise ChildProcessError(errno.ENOENT, "METEOR needs Java: install a JRE so that `java` is on "
+                                              "PATH, or score without METEOR", "java") from None
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = scorer.compute_score(gts, res)
+        except Exception as exc:  # Java answered with an error line instead of numbers
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    limit = 60 + 0.05 * len(gts) if timeout is None else timeout
+    thread.join(limit)
+    timed_out = thread.is_alive()
+    process = scorer.meteor_p
+    with contextlib.suppress(OSError):
+        process.stdin.close()
+    process.kill()
+    process.wait()
+    thread.join(5)
+    scorer.lock = threading.Lock()  # pycocoevalcap's __del__ waits on it, and an error leaves it held
+    if "value" in outcome:
+        return outcome["value"]
+    error = outcome.get("error")
+    reason = f"gave no answer within {limit:g} s" if timed_out or not error else \
+        f"failed ({(str(error) or repr(error)).splitlines()[0]})"
+    raise ChildProcessError(errno.EIO, f"METEOR (Java) {reason}", "java")
 
 
 def format_table(rows: Mapping[str, Mapping[str, float]], extra: Sequence[str] = ()) -> str:

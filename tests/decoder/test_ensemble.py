@@ -77,7 +77,8 @@ def test_mismatched_vocabularies_and_encoders_are_one_line_errors(tmp_path):
     with pytest.raises(ValueError, match=r"cannot ensemble .*v vs .*a: different vocabularies") as err:
         load_decoders([a, other_vocab])
     assert "\n" not in str(err.value)
-    with pytest.raises(ValueError, match=r"different encoders \(efficientnet_lite2, 6-d, crop 260 vs "):
+    with pytest.raises(ValueError, match=r"different encoders \(name efficientnet_lite2 vs efficientnet_lite0, "
+                       r"preprocessing\.resize 292 vs 256, preprocessing\.crop 260 vs 224\)"):
         load_decoders([a, other_encoder])
     shutil.rmtree(other_vocab)
     with pytest.raises(ValueError, match="no such checkpoint folder"):
