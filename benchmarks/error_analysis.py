@@ -31,6 +31,7 @@ from captioning.features.loading import encoder_for
 from captioning.lab.caption_rows import caption_rows
 from captioning.lab.errors import (
     CATEGORIES,
+    CATEGORY_RULES,
     category_counts,
     compare_worst,
     read_analysis,
@@ -121,7 +122,7 @@ def main() -> int:
         if args.draft.exists():
             raise InputError(f"--draft: {args.draft} exists; choose a new file")
         write_json(args.draft, {"checkpoint": Path(args.checkpoint).name, "split": args.split, "decoding": decoding,
-                                "command": "python benchmarks/error_analysis.py", "categories": list(CATEGORIES),
+                                "command": "python benchmarks/error_analysis.py", "category_rules": CATEGORY_RULES,
                                 "images": [{**e, "categories": [], "note": ""} for e in worst]})
         return 0
     return report(worst, args.analysis)

@@ -19,8 +19,17 @@ from ..decoder.search import StepDecoder
 from ..text.vocabulary import Vocabulary
 from ..training.evaluation import evaluate_split
 
-CATEGORIES = ("wrong object", "wrong count", "wrong color or attribute", "hallucinated object",
-              "generic caption", "grammar slip", "references disagree / caption acceptable")
+CATEGORY_RULES = {  # what went wrong with a caption, and when a labeller picks each
+    "wrong object": "a thing, scene or action in the photo named as something else",
+    "wrong count": "one where there are several, a group where there are one or two, and so on",
+    "wrong color or attribute": "colour, age, gender, weather or another property wrong",
+    "hallucinated object": "names something with no counterpart in the photo",
+    "generic caption": "true or nearly true but misses what the photo is about",
+    "grammar slip": "unfinished or nonsensical wording",
+    "references disagree / caption acceptable": "the caption is right; CIDEr is low because the "
+                                                "references phrase it differently",
+}
+CATEGORIES = tuple(CATEGORY_RULES)
 FIELDS = ("image_id", "file_name", "caption", "cider", "categories", "note")
 CIDER_TOLERANCE = 0.05  # x100; scores are stored with two decimals
 
