@@ -94,6 +94,8 @@ def overlay_names(paths: Sequence[Path]) -> dict[str, Path]:
 def _is_ours(path: Path, overlay_dir: str | Path | None, grid: str | Path | None) -> bool:
     """Whether a discovered file is one of this command's own figures (from an earlier run): where
     a figure goes, and marked as ours. A photo at the --grid path stays an input."""
+    if grid is None and overlay_dir is None:
+        return False
     full = os.path.realpath(path)
     there = (grid is not None and full == os.path.realpath(grid)) or (
         overlay_dir is not None and full.startswith(os.path.join(os.path.realpath(overlay_dir), "")))
