@@ -1,11 +1,11 @@
 """Error analysis on val: the images the shipped model (or --checkpoint) captions worst.
 
 Captions the 250 val images of the shared COCO subset's fixed split with the model's default
-decoding, scores them with pycocoevalcap's CIDEr, and takes the --n with the lowest per-image
-CIDEr. Then it checks the committed analysis (--analysis, default
-results/error-analysis/val-worst50.json): same images in the same order, same captions, CIDEr
-within 0.05, and prints how many images carry each (hand-labelled) category. Exit 1 on a mismatch,
-2 on a bad input (one line naming it).
+decoding, scores them with pycocoevalcap's CIDEr, takes the --n with the lowest per-image CIDEr
+and says how many of them are the model's stock phrases. Then it checks the committed analysis
+(--analysis, default results/error-analysis/val-worst50.json): same images in the same order,
+same captions, CIDEr within 0.05, and prints how many images carry each (hand-labelled)
+category. Exit 1 on a mismatch, 2 on a bad input (one line naming it).
 
   python benchmarks/error_analysis.py                       # regenerate, check, count
   python benchmarks/error_analysis.py --draft new.json      # a fresh list to label (categories empty)
@@ -35,6 +35,7 @@ from captioning.lab.errors import (
     category_counts,
     compare_worst,
     read_analysis,
+    stock_phrases,
     worst_images,
 )
 from captioning.lab.notebook import shared_records
@@ -46,16 +47,16 @@ SHARED = ROOT / "../shared/data/coco-val2017"
 ANALYSIS = ROOT / "results/error-analysis/val-worst50.json"
 
 
-def compute(checkpoint: str, split: str, n: int) -> tuple[list[dict], dict, dict]:
-    """(the n worst images, the decoding used, {image_id: record}) for the split."""
+def compute(checkpoint: str, split: str) -> tuple[list[dict], dict, dict]:
+    """(every image of the split, lowest CIDEr first; the decoding used; {image_id: record})."""
     decoder, ckpt = load_decoders([checkpoint])
     cfg = resolve_decoding(ckpt.decoding)
     records = [r for r in shared_records(SHARED) if r.split == split]
     feats, failed = cached_features(encoder_for(ckpt.encoder), [r.path for r in records], progress=False)
     if failed:
         raise InputError(f"{len(failed)} {split} image(s) could not be read, e.g. {next(iter(failed.values()))}")
-    worst = worst_images(decoder, feats, records, ckpt.vocab, n, cfg)
-    return worst, cfg.to_dict(), {str(r.image_id): r for r in records}
+    ranked = worst_images(decoder, feats, records, ckpt.vocab, len(records), cfg)
+    return ranked, cfg.to_dict(), {str(r.image_id): r for r in records}
 
 
 def review_sheets(worst: list[dict], records: dict, out: Path, per_sheet: int = 5) -> None:
@@ -72,6 +73,8 @@ def review_sheets(worst: list[dict], records: dict, out: Path, per_sheet: int = 
 
 def example_sheet(entries: list[dict], ids: list[str], out: Path) -> None:
     """One JPEG: the named committed entries, each photo with its caption and CIDEr."""
+    if not ids:
+        raise InputError("--examples: give one or more comma-separated image ids for --sheet")
     by_id = {str(e["image_id"]): e for e in entries}
     unknown = [i for i in ids if i not in by_id]
     if unknown:
@@ -81,6 +84,14 @@ def example_sheet(entries: list[dict], ids: list[str], out: Path) -> None:
                        titles=[f"CIDEr {e['cider']:.1f} (id {e['image_id']})" for e in chosen],
                        ncols=4, cell_in=2.1)
     save_figure(fig, out, dpi=100)
+
+
+def print_stock_phrases(worst: list[str], everything: list[str]) -> None:
+    phrases = stock_phrases(worst, everything)
+    for opening, n_worst, n_all in phrases["openings"]:
+        print(f"captions opening '{opening} ...': {n_worst} of the {len(worst)} worst, {n_all} of all {len(everything)}")
+    n_worst, n_all = phrases["reused"]
+    print(f"captions given word for word to 2+ images: {n_worst} of the {len(worst)} worst, {n_all} of all {len(everything)}")
 
 
 def report(worst: list[dict], analysis_path: Path) -> int:
@@ -112,15 +123,19 @@ def main() -> int:
         example_sheet(read_analysis(args.analysis)["images"], [i for i in args.examples.split(",") if i], args.sheet)
         print(f"wrote {args.sheet} ({args.sheet.stat().st_size // 1024} KB)")
         return 0
+    if args.n < 1:
+        raise InputError(f"--n: must be at least 1, got {args.n}")
+    if args.draft and args.draft.exists():
+        raise InputError(f"--draft: {args.draft} exists; choose a new file")
     tune()
-    worst, decoding, records = compute(args.checkpoint, args.split, args.n)
+    ranked, decoding, records = compute(args.checkpoint, args.split)
+    worst = ranked[:args.n]
     for rank, e in enumerate(worst, 1):
         print(f"{rank:3d}  {e['image_id']}  CIDEr {e['cider']:5.2f}  {e['caption']}")
+    print_stock_phrases([e["caption"] for e in worst], [e["caption"] for e in ranked])
     if args.review:
         review_sheets(worst, records, args.review)
     if args.draft:
-        if args.draft.exists():
-            raise InputError(f"--draft: {args.draft} exists; choose a new file")
         write_json(args.draft, {"checkpoint": Path(args.checkpoint).name, "split": args.split, "decoding": decoding,
                                 "command": "python benchmarks/error_analysis.py", "category_rules": CATEGORY_RULES,
                                 "images": [{**e, "categories": [], "note": ""} for e in worst]})

@@ -6,6 +6,7 @@ the split), so the worst images are always ranked from one scoring of the full s
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def worst_images(decoder: StepDecoder, features: torch.Tensor, records: Sequence
         raise InputError(f"{features.size(0)} feature rows for {len(records)} records")
     result = evaluate_split(decoder, features, records, vocab, cfg, meteor=False)
     return rank_worst(result["images"], n)
+
+
+def stock_phrases(worst: Sequence[str], everything: Sequence[str], top: int = 3, words: int = 3) -> dict:
+    """Are the worst captions the model's stock phrases? The split's `top` most common openings
+    (first `words` words) with how many of the worst and of all captions start with each, and how
+    many captions are given word for word to two or more images of the split."""
+    openings = Counter(" ".join(c.split()[:words]) for c in everything).most_common(top)
+    uses = Counter(everything)
+    return {"openings": [(o, sum(" ".join(c.split()[:words]) == o for c in worst), n) for o, n in openings],
+            "reused": (sum(uses[c] > 1 for c in worst), sum(uses[c] > 1 for c in everything))}
 
 
 def _check_entry(where: str, entry: object) -> None:

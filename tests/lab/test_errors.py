@@ -15,6 +15,7 @@ from captioning.lab.errors import (
     compare_worst,
     rank_worst,
     read_analysis,
+    stock_phrases,
     worst_images,
 )
 from captioning.text.vocabulary import Vocabulary
@@ -105,3 +106,12 @@ def test_read_analysis_checks_every_entry_and_counts_categories(tmp_path):
     path.write_text("{not json")
     with pytest.raises(InputError, match=r"a\.json: cannot read"):
         read_analysis(path)
+
+
+def test_stock_phrases_counts_common_openings_and_reused_captions():
+    everything = ["a group of people standing", "a group of people sitting", "a group of people standing",
+                  "a man riding a horse", "a man riding a wave", "a cat on a bed"]
+    worst = ["a group of people standing", "a cat on a bed"]
+    phrases = stock_phrases(worst, everything, top=2, words=3)
+    assert phrases["openings"] == [("a group of", 1, 3), ("a man riding", 0, 2)]
+    assert phrases["reused"] == (1, 2)
