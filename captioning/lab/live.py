@@ -80,11 +80,13 @@ def image_from_bytes(name: str, data: bytes) -> Image.Image:
 def nbest_html(hyps: Sequence[Hypothesis]) -> str:
     """The n-best list as an HTML table, best (highest score) first and bold: caption, its total
     log-probability and the ranking score (log p over the length penalty's norm)."""
+    rows = []
+    for i, h in enumerate(hyps):
+        text = html.escape(h.text or "(no caption)") + ("" if h.finished else " (cut at max length)")
+        cells = [str(i + 1), text, f"{h.logprob:.2f}", f"{h.score:.2f}"]
+        cells = [f"<b>{c}</b>" for c in cells] if i == 0 else cells
+        rows.append("<tr><td>{}</td><td style='text-align:left'>{}</td><td>{}</td><td>{}</td></tr>".format(*cells))
     head = "<tr><th>#</th><th style='text-align:left'>caption</th><th>log p</th><th>score</th></tr>"
-    rows = [f"<tr style='font-weight:{'bold' if i == 0 else 'normal'}'><td>{i + 1}</td>"
-            f"<td style='text-align:left'>{html.escape(h.text or '(no caption)')}"
-            f"{'' if h.finished else ' (cut at max length)'}</td>"
-            f"<td>{h.logprob:.2f}</td><td>{h.score:.2f}</td></tr>" for i, h in enumerate(hyps)]
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -271,15 +273,17 @@ def try_it(checkpoint: str | Path | Sequence[str | Path] | None = None,
            samples: str | Path | None = "data/samples", photo: str | Path | None = None, *,
            device: str = "auto", runtime: str = "auto", top_k: int = 5, max_units: int = 32,
            show: bool = True) -> LiveApp:
-    """Load a checkpoint (default: the shipped ensemble), build the live view on the photo (default:
-    the first of `samples`) and display it; returns the app (app.snapshot() draws it statically)."""
+    """Load a checkpoint (default: the shipped ensemble), build the live view on `photo` (a path,
+    default: the first of the `samples` folder's photos) and display it; returns the app
+    (app.set(...) moves its controls from code, app.snapshot() draws it statically)."""
     captioner = Captioner.from_pretrained(checkpoint, device=device, runtime=runtime)
     app = LiveApp(captioner, samples, top_k=top_k, max_units=max_units)
-    samples_found = app.controls["sample"].options
-    if photo is not None:
+    listed = {Path(v).resolve(): v for _, v in app.controls["sample"].options}
+    first = Path(photo).resolve() if photo is not None else next(iter(listed), None)
+    if first in listed:
+        app.controls["sample"].value = listed[first]  # fires the load
+    elif photo is not None:
         app.load(photo)
-    elif samples_found:
-        app.controls["sample"].value = samples_found[0][1]  # fires load
     else:
         app.update()  # asks for a photo
     if show:  # a page that runs no widgets shows the text instead

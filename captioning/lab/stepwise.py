@@ -69,8 +69,10 @@ def next_words(decoder: StepDecoder, feature: Tensor, tokens: Sequence[int], voc
 def _cell(word: str, p: float, taken: bool) -> str:
     """One table cell: the word and its probability, shaded by it; the word taken is bold, boxed."""
     style = f"background:rgba(31,119,180,{p:.2f});color:{'white' if p > 0.6 else 'black'};padding:1px 6px"
-    style += ";font-weight:bold;outline:2px solid #d62728" if taken else ""
-    return f"<td style='{style}'>{html.escape(word)} {p:.2f}</td>"
+    text = f"{html.escape(word)} {p:.2f}"
+    if taken:  # <b> too, for pages that drop styles
+        style, text = style + ";outline:2px solid #d62728", f"<b>{text}</b>"
+    return f"<td style='{style}'>{text}</td>"
 
 
 def next_words_html(table: NextWords) -> str:

@@ -164,6 +164,8 @@ def test_try_it_opens_on_the_first_sample(tiny_checkpoint: Path, monkeypatch: py
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == app.view.model_id
     assert "make lab" in bundle["text/plain"] and app.state["caption"]
     assert _message(app).startswith("<span style='color:#333'>000000529762.jpg ·")
+    other = try_it(tiny_checkpoint, samples=SAMPLES, photo=JPEG, device="cpu", runtime="torch", show=False)
+    assert other.controls["sample"].value == str(JPEG) and other.state["caption"]  # a sample: picked
     empty = try_it(tiny_checkpoint, samples=None, device="cpu", runtime="torch", show=False)
     assert "upload a photo" in _message(empty) and not empty.state
 
