@@ -59,6 +59,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type[Config], title: str |
         for shortcut, value in meta.get("shortcuts", {}).items():
             group.add_argument(f"--{shortcut}", dest=dest, action="store_const", const=value,
                                default=argparse.SUPPRESS, help=f"same as {flag} {value}")
+    for name, kwargs in getattr(cls, "EXTRA_FLAGS", {}).items():  # earlier spellings a config still reads
+        if keep is None or name in keep:
+            group.add_argument(f"--{name.replace('_', '-')}", dest=f"{cls.__name__}.{name}",
+                               default=argparse.SUPPRESS, **kwargs)
 
 
 def given(args: argparse.Namespace, cls: type[Config]) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def given(args: argparse.Namespace, cls: type[Config]) -> dict[str, Any]:
     prefix = cls.__name__ + "."
     values = {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
     hints = field_types(cls)
-    return {k: tuple(v) if base_type(hints[k]) is tuple else v for k, v in values.items()}
+    return {k: tuple(v) if k in hints and base_type(hints[k]) is tuple else v for k, v in values.items()}
 
 
 def build(args: argparse.Namespace, cls: type[C], **fixed: Any) -> C:

@@ -1,91 +1,138 @@
 """DecodeConfig and the one resolver that turns "checkpoint default + overrides" into it.
 
-The CLI and `Captioner` both call `resolve_decoding`, so the same options always mean the same
-decoding. The rules, in order:
-1. sample=True (or strategy="sample") samples; an explicit beam_size picks greedy (1) or beam
-   search (K > 1); otherwise the strategy is the default's (sample=False turns a sampling default
-   into greedy). A strategy and a beam_size that contradict each other are an error.
-2. An explicit beam_size is never changed. When beam_size is not given and n_best > 1, the
-   default beam widens to n_best (a greedy default becomes a beam of max(beam_size, n_best)).
-3. Anything still inconsistent is an error naming the field, e.g. beam_size=1 with n_best=3:
-   greedy decoding gives one caption. No torch here, so the CLI can show these options cheaply."""
+Two settings choose the search, as in Hugging Face's generate: num_beams (1: one caption word by
+word, K > 1: beam search) and do_sample (pick words at random, with temperature, top-k and top-p,
+instead of the most likely). The earlier spelling, strategy ("greedy", "beam", "sample") with
+beam_size, is still read: in checkpoints' decoding sections, as keyword arguments and as the
+`strategy` and `beam` flags. The CLI and `Captioner` both call `resolve_decoding`, so the same
+options always mean the same decoding. No torch here, so the CLI can show these options cheaply."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core.config import Config, ConfigError, check, option
 
 STRATEGIES = ("greedy", "beam", "sample")
+EARLIER = ("strategy", "beam_size")  # the earlier spelling of num_beams and do_sample
 
 
-@dataclass
+@dataclass(init=False)
 class DecodeConfig(Config):
     """How to turn image features into words."""
 
-    strategy: str = option("greedy", "greedy, beam or sample", choices=STRATEGIES,
-                           shortcuts={"sample": "sample"})
-    beam_size: int = option(3, "beam search with K beams (1 = greedy)", flag="beam", metavar="K")
+    num_beams: int = option(1, "beam search with K beams (1: the most likely word at each step, or a sample)",
+                            flag="beam", metavar="K")
+    do_sample: bool = option(False, "sample each word (temperature, top-k, top-p) instead of taking the most "
+                                    "likely one", flag="sample")
     n_best: int = option(1, "captions per image (beam search or sampling)")
     max_len: int = option(20, "tokens generated at most, <end> included")
     min_len: int = option(1, "words before <end> may be chosen")
     length_penalty: float = option(0.0, "GNMT alpha: score = logprob / ((5 + length) / 6) ** alpha")
     block_trigrams: bool = option(False, "forbid repeated trigrams in beams")
-    temperature: float = option(1.0, "sampling temperature (0 = greedy)")
+    temperature: float = option(1.0, "sampling temperature (0 = the most likely word)")
     top_k: int = option(0, "sample from the k most likely words only (0 = all)")
     top_p: float = option(1.0, "nucleus sampling: the smallest set of words reaching this mass")
     seed: int | None = option(None, "seed for sampling (default: torch's global generator)")
     allow_unk: bool = option(False, "let captions contain <unk>")
+    EXTRA_FLAGS: ClassVar[dict[str, dict[str, Any]]] = {
+        "strategy": {"choices": STRATEGIES, "help": "the earlier spelling: greedy (a beam of 1), beam (a beam of "
+                                                    "K, default 3) or sample"}}
+
+    def __init__(self, strategy: str | None = None, **values: Any) -> None:
+        """Fields by name; `strategy` (also positional) and `beam_size` are the earlier spelling."""
+        values = _modern(strategy, values)
+        for f in fields(self):
+            setattr(self, f.name, values.pop(f.name, f.default))
+        if values:
+            raise ConfigError(sorted(values)[0], "unknown DecodeConfig field")
+        self.__post_init__()
 
     def __post_init__(self) -> None:
-        check(self.strategy in STRATEGIES, "strategy", f"unknown '{self.strategy}' (greedy, beam or sample)")
-        for name in ("beam_size", "n_best", "max_len"):
+        for name in ("num_beams", "n_best", "max_len"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         check(self.min_len >= 0, "min_len", f"must be >= 0, got {self.min_len}")
-        check(self.strategy != "greedy" or self.n_best == 1, "n_best",
+        check(not (self.do_sample and self.num_beams > 1), "num_beams",
+              f"{self.num_beams} beams contradict sample decoding; choose beam search or the other")
+        check(self.do_sample or self.num_beams > 1 or self.n_best == 1, "n_best",
               f"{self.n_best} captions need beam search (beam_size >= {self.n_best}) or sampling; "
               "greedy decoding gives one")
-        check(self.strategy != "beam" or self.n_best <= self.beam_size, "n_best",
-              f"{self.n_best} captions need beam_size >= {self.n_best}, got {self.beam_size}")
+        check(self.do_sample or self.n_best <= self.num_beams, "n_best",
+              f"{self.n_best} captions need beam_size >= {self.n_best}, got {self.num_beams}")
         check(self.temperature >= 0, "temperature", f"must be >= 0, got {self.temperature}")
         check(0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}")
         check(self.top_k >= 0, "top_k", f"must be >= 0, got {self.top_k}")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecodeConfig:
+        """Strict, like every config, and reading the earlier keys strategy and beam_size."""
+        if not isinstance(data, dict):
+            return super().from_dict(data)
+        modern = super().from_dict({k: v for k, v in data.items() if k not in EARLIER})
+        earlier = {k: data[k] for k in EARLIER if k in data}
+        return cls(**{**modern.to_dict(), **earlier}) if earlier else modern
+
+    @property
+    def strategy(self) -> str:
+        """greedy, beam or sample (the earlier name of the search)."""
+        return "sample" if self.do_sample else "beam" if self.num_beams > 1 else "greedy"
+
+    @property
+    def beam_size(self) -> int:
+        return self.num_beams
+
     @property
     def name(self) -> str:
         """A short label: greedy, beam-3, sample."""
-        return f"beam-{self.beam_size}" if self.strategy == "beam" else self.strategy
+        return f"beam-{self.num_beams}" if self.strategy == "beam" else self.strategy
 
 
-DECODE_FIELDS = frozenset(f.name for f in fields(DecodeConfig))
+def _modern(strategy: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    """num_beams and do_sample from the earlier strategy/beam_size, where those are given."""
+    values = dict(values)
+    beams = values.pop("beam_size", None)
+    if strategy is None:
+        if beams is not None:
+            values["num_beams"] = beams
+        return values
+    if strategy not in STRATEGIES:
+        raise ConfigError("strategy", f"unknown '{strategy}' (greedy, beam or sample)")
+    now = values.get("num_beams", 1)
+    values["do_sample"] = strategy == "sample"
+    values["num_beams"] = 1 if strategy != "beam" else beams if beams is not None else now if now > 1 else 3
+    return values
+
+
+DECODE_FIELDS = frozenset(f.name for f in fields(DecodeConfig)) | set(EARLIER)
 
 
 def resolve_decoding(default: DecodeConfig | dict | None = None, *, sample: bool | None = None,
                      **overrides: Any) -> DecodeConfig:
-    """The default decoding (a checkpoint's, else DecodeConfig()) with overrides applied by the
-    rules in this module's docstring. Overrides that are None count as not given."""
+    """The default decoding (a checkpoint's, else DecodeConfig()) with overrides. None counts as
+    not given. The rules: sample (or do_sample, or strategy) turns sampling on or off; a beam
+    count that is given (beam_size, num_beams; 1 is greedy) is kept and means searching, not
+    sampling; otherwise, when n_best asks for more captions than the default's beams give and
+    nothing samples, the beam widens to n_best. What still contradicts is an error naming it."""
     base = DecodeConfig.from_dict(default) if isinstance(default, dict) else default or DecodeConfig()
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - DECODE_FIELDS)
     if unknown:
         raise ConfigError(unknown[0], "unknown decoding option")
-    if sample:
-        if given.get("strategy", "sample") != "sample":
-            raise ConfigError("strategy", f"'{given['strategy']}' contradicts sample=True")
-        given["strategy"] = "sample"
-    beam = given.get("beam_size")
-    if beam is not None and "strategy" in given:
-        if given["strategy"] in ("greedy", "sample") and beam > 1:
-            raise ConfigError("beam_size", f"{beam} beams contradict {given['strategy']} decoding; "
+    sample = given.pop("do_sample", None) if sample is None else sample
+    beams = given.pop("beam_size", given.pop("num_beams", None))
+    strategy = given.pop("strategy", None)
+    if strategy is not None:
+        if sample is not None and sample != (strategy == "sample"):
+            raise ConfigError("strategy", f"'{strategy}' contradicts sample={sample}")
+        if beams is not None and beams > 1 and strategy != "beam":
+            raise ConfigError("beam_size", f"{beams} beams contradict {strategy} decoding; "
                                            "choose beam search or the other")
-    elif beam is not None:
-        given["strategy"] = "greedy" if beam == 1 else "beam"
-    elif sample is False and base.strategy == "sample":
-        given["strategy"] = "greedy"
-    strategy = given.get("strategy", base.strategy)
+        earlier = _modern(strategy, {"num_beams": base.num_beams, "beam_size": beams})
+        sample, beams = earlier["do_sample"], earlier["num_beams"]
+    do_sample = sample if sample is not None else base.do_sample and beams is None
+    num_beams = beams if beams is not None else 1 if do_sample else base.num_beams
     n_best = given.get("n_best", base.n_best)
-    widen = strategy == "beam" or (strategy == "greedy" and "strategy" not in given)
-    if beam is None and n_best > 1 and widen:
-        given.update(strategy="beam", beam_size=max(base.beam_size, n_best))
-    return base.replace(**given)
+    if beams is None and not do_sample and n_best > num_beams:
+        num_beams = n_best
+    return base.replace(**given, num_beams=num_beams, do_sample=do_sample)

@@ -92,7 +92,7 @@ def _start(decoder: StepDecoder, features: Tensor):
 
 def _pick(logp: Tensor, cfg: DecodeConfig, gen: torch.Generator | None) -> Tensor:
     """Greedy argmax, or a sample with temperature / top-k / top-p."""
-    if cfg.strategy != "sample" or cfg.temperature == 0:
+    if not cfg.do_sample or cfg.temperature == 0:
         return logp.argmax(-1)
     logits = logp / cfg.temperature
     if cfg.top_k:
@@ -134,7 +134,7 @@ def _rows(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig, gen: torch.
 def _greedy_or_sample(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig) -> list[list[Hypothesis]]:
     """Greedy or sampled decoding as one hypothesis per image."""
     gen = None
-    if cfg.strategy == "sample" and cfg.seed is not None:
+    if cfg.do_sample and cfg.seed is not None:
         gen = torch.Generator(device=features.device).manual_seed(cfg.seed)
     out, logprob, finished = _rows(decoder, features, cfg, gen)
     hyps = []
@@ -175,7 +175,7 @@ def _beam(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig) -> list[lis
     once its n_best finished hypotheses are ones no live beam can still beat (so stopping early
     never changes the result); beams still live at max_len are ended there and kept. All beams
     start identical, so the first step runs one row per image."""
-    n, k, dev = features.size(0), cfg.beam_size, features.device
+    n, k, dev = features.size(0), cfg.num_beams, features.device
     tokens, states = _start(decoder, features)
     ids = torch.arange(n, device=dev)  # the live images, as indices into features
     scores = torch.zeros(n, 1, device=dev)  # [live images, beams so far]
@@ -272,10 +272,10 @@ def decode(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig | None = No
     if not len(features):
         return []
     features = features.to(next(decoder.parameters()).device, torch.float32)
-    if cfg.strategy == "beam" and cfg.beam_size > 1:
+    if cfg.num_beams > 1:
         run = _beam
     else:
-        run = _samples if cfg.strategy == "sample" and cfg.n_best > 1 else _greedy_or_sample
+        run = _samples if cfg.do_sample and cfg.n_best > 1 else _greedy_or_sample
     with _eval(decoder), _tables(decoder):
         hyps = run(decoder, features, cfg)
     if vocab is not None:

@@ -141,12 +141,15 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
     val = val.subset(objective.config.val_images)
     scorer = SplitCider(val.references, start.vocab) if w.main else None
 
-    def finish(epoch: int, record: dict) -> None:
+    def finish(epoch: int, record: dict) -> dict:
+        """Validate (rank 0), count the epoch on every rank, save; returns rank 0's record."""
         if w.main:
             record.update(validate(decoder, val, start.vocab, scorer, cfg=objective.decoding))
-        best = state.count(record := distributed.broadcast(record))
+        record = distributed.broadcast(record)
+        best = state.count(record)
         if w.main:
             run.finish_epoch(_checkpoint(objective, start, decoder, epoch, record, precision), record, state, opt, best)
+        return record
 
     if state.best_cider < 0 and objective.validate_start:  # the starting point: epoch 0, the best/ to beat
         finish(0, {"epoch": 0, "seconds": 0.0})
@@ -157,7 +160,7 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
         began = time.time()
         record = {"epoch": epoch, **run_epoch(model, objective, items, epoch, opt, sched, precision, progress)}
         record["seconds"] = time.time() - began
-        finish(epoch, record)
+        record = finish(epoch, record)
         log.info("%s epoch %d: %s, val CIDEr %.1f (%s), %d distinct, %.0fs", objective.name, epoch,
                  ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("train_")),
                  record["val_cider"], objective.decoding.name, record["val_distinct"], record["seconds"])

@@ -61,7 +61,7 @@ def sample(decoder: CaptionDecoder, features: Tensor, k: int, max_len: int, temp
     """K captions per image through decoder.search, [B*K, max_len] word ids (an image's rows
     adjacent; <end> included, <pad> after); greedy=True takes the most likely word. rules gives
     the masking (min_len, allow_unk) of the decoding SCST trains for (default: DecodeConfig's)."""
-    cfg = (rules or DecodeConfig()).replace(strategy="greedy" if greedy else "sample", temperature=temperature,
+    cfg = (rules or DecodeConfig()).replace(num_beams=1, do_sample=not greedy, temperature=temperature,
                                             max_len=max_len, n_best=1, top_k=0, top_p=1.0, seed=None)
     return generate_ids(decoder, features.repeat_interleave(k, 0), cfg, masks, gen)
 

@@ -1,11 +1,14 @@
 """DDP training under torchrun (2 gloo ranks on the CPU) follows the single-process run step for
 step: same global batches, gradients averaged over ranks equal to the whole batch's. Dropout is 0
-here, since each rank draws its own dropout masks. Resuming under torchrun continues exactly."""
+here, since each rank draws its own dropout masks. Resuming under torchrun continues exactly, after
+a clean stop or after one rank is killed mid-epoch."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,43 @@ def test_scst_runs_under_torchrun_and_rank_0_writes(data, single):
     assert done.returncode == 0, done.stderr[-3000:]
     assert [m["epoch"] for m in metrics(data / "scst")] == [0, 1]
     assert len([line for line in done.stdout.splitlines() if line.startswith("{")]) == 1  # one summary
+
+
+def _rank_pid(parent: int, rank: int) -> int | None:
+    """The pid of torchrun worker `rank` (a child of the torchrun process), read from /proc."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and f"RANK={rank}".encode() in env:
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds the torchrun ranks through /proc")
+def test_a_rank_killed_mid_epoch_then_resume_reaches_the_uninterrupted_run(data, single):
+    """Kill rank 1 of 2 with SIGKILL while epoch 2 trains (right after epoch 1's latest/ is in
+    place): torchrun stops the job, only whole checkpoints remain, and --resume under torchrun
+    ends with the same metrics and weights as the single-process run."""
+    out = data / "killed"
+    argv = [str(TORCHRUN), "--standalone", "--nproc-per-node=2", "-m", "captioning", "train", "--dataset",
+            str(data / "split.json"), "--out", str(out), "--cache", str(data / "features.safetensors"),
+            "--epochs", "2", *TINY]
+    env = {**os.environ, "CAPTIONING_CACHE": str(data / "cache"), "OMP_NUM_THREADS": "1"}
+    job = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 600
+    while not (out / "latest" / "trainer.json").is_file() and job.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    victim = _rank_pid(job.pid, 1)
+    assert victim is not None and job.poll() is None, "the job ended before epoch 2"
+    os.kill(victim, signal.SIGKILL)
+    _, err = job.communicate(timeout=300)
+    assert job.returncode != 0, err[-2000:]
+    assert [m["epoch"] for m in metrics(out)] == [1]  # epoch 2 never finished
+    assert json.loads((out / "latest" / "trainer.json").read_text())["epoch"] == 1
+    resumed = train(data, "killed", 2, 2, resume=True)
+    assert_same_run(single, resumed)

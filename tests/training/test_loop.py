@@ -12,6 +12,7 @@ from captioning.data.records import ImageRecord
 from captioning.data.tensors import prepare_splits
 from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.config import DecoderConfig
+from captioning.decoder.decode_config import DecodeConfig
 from captioning.decoder.model import CaptionDecoder
 from captioning.features.config import EncoderSpec
 from captioning.training import loop
@@ -118,7 +119,7 @@ def test_run_folders_hold_checkpoints_and_no_pickles(toy_run):
         load_file(str(p))  # real safetensors files
     best = Checkpoint.load(out / "best")
     assert best.training["epoch"] == summary["best_epoch"] and best.training["objective"] == "cross-entropy"
-    assert best.training["config"]["epochs"] == 3 and best.decoding["strategy"] == "greedy"
+    assert best.training["config"]["epochs"] == 3 and DecodeConfig.from_dict(best.decoding).strategy == "greedy"
     assert best.scores["val_cider"] == summary["best_val_cider"]
     assert Checkpoint.load(out / "latest").training["epoch"] == 3
     trainer = json.loads((out / "latest" / "trainer.json").read_text())
