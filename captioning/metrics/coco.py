@@ -19,6 +19,9 @@ from ..core.errors import InputError
 from .ptb import ptb_tokenize
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+# Seconds for METEOR's Java child to start and answer (plus 50 ms per image): its start-up alone
+# took over a minute on a busy 2-core machine, so the limit only ends a child that hangs.
+METEOR_TIMEOUT = 300
 
 
 def cider(references: Mapping[object, Sequence[str]], generated: Mapping[object, str],
@@ -61,7 +64,7 @@ def score_captions(references: Mapping[object, Sequence[str]], generated: Mappin
 
 def meteor_score(gts: dict, res: dict, timeout: float | None = None) -> tuple[float, list[float]]:
     """pycocoevalcap's METEOR, but failing fast: its Java child is given `timeout` seconds (default
-    60 s + 50 ms per image) and always ended; a missing Java, no answer in time or an error answer
+    METEOR_TIMEOUT, plus 50 ms per image) and always ended; a missing Java, no answer in time or an error answer
     is a ChildProcessError (an OSError) instead of a hang (its own cleanup deadlocks after an error)."""
     try:
         scorer = Meteor()
@@ -78,7 +81,7 @@ def meteor_score(gts: dict, res: dict, timeout: float | None = None) -> tuple[fl
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    limit = 60 + 0.05 * len(gts) if timeout is None else timeout
+    limit = METEOR_TIMEOUT + 0.05 * len(gts) if timeout is None else timeout
     thread.join(limit)
     timed_out = thread.is_alive()
     process = scorer.meteor_p
