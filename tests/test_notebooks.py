@@ -24,8 +24,8 @@ PNG_BUDGET = 200_000  # a plot; photos are stored as JPEG
 PROGRESS = re.compile(r"\r|\d+%\|[^|]*\||\bit/s\]|img/s\]")
 
 
-def test_there_are_six_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_there_are_seven_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 def test_the_notebooks_stay_small_together():
