@@ -1,18 +1,19 @@
-"""Throughput of `captioning caption` on a real image folder, torch vs ONNX Runtime, side by side.
+"""Throughput of `captioning caption` on a real image folder, every CNN runtime side by side.
 
 Every phase runs in its own process (so no phase's memory, threads or malloc state can flatter
 another), all phases --repeat times in interleaved rounds; the table shows medians and ranges.
 
-  encoder-only   images/s of the CNN on already decoded, preprocessed batches (torch, onnx)
-  end to end     images/s of `captioning caption FOLDER --beam 3 --runtime R --output out.jsonl`,
-                 start-up included, with its peak RSS; the captions of both runtimes are compared
-  naive loop     images/s of open -> preprocess -> encode -> greedy decode, one image at a time
-  decode         seconds to decode all cached features, greedy and beam-3, and decoder rows/image
-  profile        where end-to-end time goes: start-up, JPEG decode + resize (one core), beam search
-  cuda           with a GPU: end to end and feature extraction, fp32 and AMP
+  encoder-only   img/s of the CNN on decoded, preprocessed batches: eager fp32 torch (channels_last,
+                 malloc tuned: the reference), ONNX Runtime fp32, ONNX Runtime int8, torch bf16
+  end to end     img/s of `captioning caption FOLDER --beam 3 --runtime R --output out.jsonl`, start-up
+                 included, with peak RSS, for every runtime and auto (the default); captions vs torch
+  decode         ms/image of beam-3 decoding of cached features, ensemble stacked and member by member
+  profile        start-up, JPEG decode + resize (one core), writing records: with the CNN and decoder
+                 figures, the per-image cost breakdown and the ceiling it implies
+  first run      `captioning caption data/samples` with empty caches (export + int8 build included)
 
-The acceptance figure is end to end (auto runtime) over eager torch encoder-only, same run.
-Usage: python benchmarks/caption_throughput.py [--images DIR] [--limit N] [--repeat N] [--json FILE]"""
+The acceptance figure (issue 23) is end to end (auto) over eager fp32 torch encoder-only, same run.
+Usage: python benchmarks/caption_throughput.py [--images DIR] [--limit N] [--sample N] [--repeat N] [--json FILE]"""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RUNTIMES = ("torch", "onnx")
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIMES = ("torch", "onnx", "int8", "bf16")
 
 
 def _images(args) -> list[Path]:
@@ -37,13 +39,12 @@ def _images(args) -> list[Path]:
     return paths[: args.limit] if args.limit else paths
 
 
-def _shipped_encoder(args, **kw):
-    """The shipped model's encoder (name, flip) on the requested runtime and device."""
+def _shipped_encoder(args):
+    """The shipped model's encoder on the requested runtime (auto as `caption` resolves it)."""
     from captioning.decoder.ensemble import load_decoders
-    from captioning.features.loading import load_encoder
+    from captioning.features.loading import encoder_for
 
-    spec = load_decoders(None)[1].encoder
-    return load_encoder(spec.name, flip=spec.flip, device=args.device, runtime=args.runtime, **kw)
+    return encoder_for(load_decoders(None)[1].encoder, args.device, args.runtime, lossy=True)
 
 
 def phase_encoder(args) -> dict:
@@ -54,13 +55,14 @@ def phase_encoder(args) -> dict:
 
     enc = _shipped_encoder(args)
     paths, timed = _images(args)[: args.sample or None], 0.0
+    enc(torch.stack([enc.pixels(load_image(p)) for p in paths[: args.batch_size]]))  # warm-up
     for i in range(0, len(paths), 256):
         chunk = torch.stack([enc.pixels(load_image(p)) for p in paths[i:i + 256]])
         for j in range(0, len(chunk), args.batch_size):
             start = time.perf_counter()
             enc(chunk[j:j + args.batch_size])
             timed += time.perf_counter() - start
-    return {"images": len(paths), "seconds": timed, "images_per_s": len(paths) / timed}
+    return {"images": len(paths), "seconds": timed, "images_per_s": len(paths) / timed, "runtime": enc.runtime}
 
 
 def phase_e2e(args) -> dict:
@@ -68,60 +70,46 @@ def phase_e2e(args) -> dict:
     start = time.perf_counter()
     from captioning.cli.main import main
 
-    out = Path(args.out or tempfile.mkdtemp()) / f"captions-{args.runtime}.jsonl"
+    out = Path(args.out) / f"captions-{args.runtime}{args.tag}.jsonl"
     out.unlink(missing_ok=True)
     inputs = [*map(str, _images(args))] if args.limit else [args.images]
     code = main(["caption", *inputs, "--beam", "3", "--batch-size", str(args.batch_size), "--runtime",
                  args.runtime, "--device", args.device, "--output", str(out), "--quiet", *args.extra])
     seconds = time.perf_counter() - start
-    lines = len(out.read_text().splitlines())
+    lines = len(out.read_text().splitlines()) if out.exists() else 0
     return {"images": lines, "exit_code": code, "seconds": seconds, "images_per_s": lines / seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "peak_worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "output": str(out)}
 
 
-def phase_naive(args) -> dict:
-    """What tutorials do: one image at a time, one forward each, greedy."""
-    from captioning.decoder.decode_config import DecodeConfig
-    from captioning.decoder.search import decode
-    from captioning.images.loading import load_image
-    from captioning.tools.captioner import Captioner
-
-    cap = Captioner.from_pretrained(device="cpu", runtime=args.runtime)
-    paths = _images(args)[: args.naive]
-    start = time.perf_counter()
-    for p in paths:
-        decode(cap.decoder, cap.encoder(cap.encoder.pixels(load_image(p))[None]), DecodeConfig(), cap.vocab)
-    seconds = time.perf_counter() - start
-    return {"images": len(paths), "seconds": seconds, "images_per_s": len(paths) / seconds}
-
-
 def phase_decode(args) -> dict:
-    """Batched decoding only, on cached features: greedy vs beam-3, time and decoder rows."""
+    """Batched beam-3 decoding of cached features: the ensemble stacked and member by member."""
     from captioning.decoder.decode_config import DecodeConfig
     from captioning.features.cache import cached_features
     from captioning.lab.stats import decoding_work
     from captioning.tools.captioner import Captioner
 
-    cap = Captioner.from_pretrained(device="cpu")
-    feats, _ = cached_features(cap.encoder, _images(args), progress=False)
-    out = {}
-    for name, cfg in (("greedy", DecodeConfig()), ("beam3", DecodeConfig("beam", beam_size=3))):
+    cap = Captioner.from_pretrained(device="cpu", runtime="onnx")
+    feats, _ = cached_features(cap.encoder, _images(args)[: args.sample or None], progress=False)
+    out, cfg = {}, DecodeConfig("beam", beam_size=3)
+    for name, stacked in (("stacked", True), ("members", False)):
+        cap.decoder.stackable = stacked and len(cap.decoder.members) > 1
         decoding_work(cap.decoder, feats[: args.batch_size], cfg)  # warm-up
         work = decoding_work(cap.decoder, feats, cfg, batch_size=args.batch_size)
-        out[f"{name}_seconds"] = work["ms_per_image"] * len(feats) / 1e3
-        out[f"{name}_rows_per_image"] = work["rows_per_image"]
-    out["beam3_over_greedy"] = out["beam3_seconds"] / out["greedy_seconds"]
+        out[f"beam3_{name}_ms_per_image"] = work["ms_per_image"]
+        out["beam3_rows_per_image"] = work["rows_per_image"]
     return out
 
 
 def phase_profile(args) -> dict:
-    """Start-up (import, model and encoder load), and per-image CPU of JPEG decode + resize."""
+    """Start-up (imports, model and encoder load), per-image JPEG decode + resize on one core, and
+    the cost of writing one record."""
     start = time.perf_counter()
     import torch
 
     from captioning.images.loading import load_image
     from captioning.tools.captioner import Captioner
+    from captioning.tools.outputs import CaptionWriter
 
     cap = Captioner.from_pretrained(device="cpu")
     startup = time.perf_counter() - start
@@ -130,75 +118,83 @@ def phase_profile(args) -> dict:
     t = time.process_time()
     for p in paths:
         cap.encoder.pixels(load_image(p, min_side=cap.encoder.spec.preprocessing.resize))
-    return {"startup_seconds": startup, "jpeg_ms_per_image": 1e3 * (time.process_time() - t) / len(paths)}
+    jpeg = 1e3 * (time.process_time() - t) / len(paths)
+    writer = CaptionWriter(Path(args.out) / "write-cost.jsonl")
+    writer.open()
+    t = time.perf_counter()
+    for i in range(0, 2000, args.batch_size):
+        writer.write(*({"image": f"x/{j}.jpg", "caption": "a man riding a wave on a surfboard", "logprob": -3.2}
+                       for j in range(i, i + args.batch_size)))
+    writer.close()
+    return {"startup_seconds": startup, "jpeg_ms_per_image": jpeg,
+            "write_ms_per_image": 1e3 * (time.perf_counter() - t) / 2000}
 
 
-def phase_extract(args) -> dict:
-    """Feature extraction of the folder (the training path), no cache."""
-    from captioning.features.extraction import extract_features
-
-    enc = _shipped_encoder(args, amp="--amp" in args.extra)
-    paths = _images(args)[: args.sample or None]
+def phase_firstrun(args) -> dict:
+    """A new user's first `captioning caption data/samples`: empty caches, so the ONNX export and
+    the int8 build are paid here; wall time of the whole command, start to end."""
+    fresh = tempfile.mkdtemp(prefix="captioning-fresh-")
+    env = {**os.environ, "CAPTIONING_CACHE": fresh, "MPLCONFIGDIR": fresh}
     start = time.perf_counter()
-    extract_features(enc, paths, args.batch_size, progress=False)
-    seconds = time.perf_counter() - start
-    return {"images": len(paths), "seconds": seconds, "images_per_s": len(paths) / seconds}
+    done = subprocess.run([sys.executable, "-m", "captioning", "caption", str(ROOT / "data" / "samples"),
+                           "--output", f"{fresh}/out.jsonl"], capture_output=True, text=True, env=env)
+    return {"seconds": time.perf_counter() - start, "exit_code": done.returncode,
+            "progress_lines": [x for x in done.stderr.splitlines() if "int8" in x or "ONNX" in x]}
 
 
-def run_phase(name: str, args, runtime: str = "auto", device: str = "cpu", extra: tuple = (),
-              env: dict | None = None) -> dict:
+def run_phase(name: str, args, runtime: str = "auto", env: dict | None = None, tag: str = "") -> dict:
     cmd = [sys.executable, __file__, "--phase", name, "--images", args.images, "--limit", str(args.limit),
-           "--naive", str(args.naive), "--sample", str(args.sample), "--batch-size", str(args.batch_size), "--runtime", runtime,
-           "--device", device, "--out", args.out, *(f"--extra={e}" for e in extra)]
+           "--sample", str(args.sample), "--batch-size", str(args.batch_size), "--runtime", runtime,
+           "--device", args.device, "--out", args.out, "--tag", tag]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
-        raise SystemExit(f"phase {name} ({runtime}, {device}) failed:\n{done.stderr[-2000:]}")
+        raise SystemExit(f"phase {name} ({runtime}) failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def one_round(args) -> dict:
-    r = {f"{phase}_{rt}": run_phase(phase, args, rt) for phase in ("encoder", "e2e", "naive") for rt in RUNTIMES}
-    r["e2e_auto"] = run_phase("e2e", args, "auto")
+    r = {f"encoder_{rt}": run_phase("encoder", args, rt) for rt in (*args.runtimes, "auto")}
+    r.update({f"e2e_{rt}": run_phase("e2e", args, rt) for rt in (*args.runtimes, "auto")})
+    r["e2e_auto_no_overlap"] = run_phase("e2e", args, "auto", {"CAPTIONING_OVERLAP": "0"}, "-no-overlap")
+    r["encoder_torch_untuned"] = run_phase("encoder", args, "torch", {"CAPTIONING_TUNE_MALLOC": "0"})
     r["decode"], r["profile"] = run_phase("decode", args), run_phase("profile", args)
-    r["extract_cpu"] = run_phase("extract", args, "auto")
-    r["encoder_torch_untuned"] = run_phase("encoder", args, "torch", env={"CAPTIONING_TUNE_MALLOC": "0"})
     eager = r["encoder_torch"]["images_per_s"]
-    r["ratios"] = {f"e2e_{rt}_over_eager_encoder": r[f"e2e_{rt}"]["images_per_s"] / eager for rt in (*RUNTIMES, "auto")}
-    r["ratios"].update({f"e2e_{rt}_over_naive_{rt}": r[f"e2e_{rt}"]["images_per_s"] / r[f"naive_{rt}"]["images_per_s"]
-                        for rt in RUNTIMES})
-    r["ratios"]["onnx_over_torch_encoder"] = r["encoder_onnx"]["images_per_s"] / eager
+    r["ratios"] = {f"{k}_over_eager_torch_encoder": v["images_per_s"] / eager for k, v in r.items()
+                   if k.startswith(("e2e_", "encoder_")) and k != "encoder_torch"}
     return r
-
-
-def cuda_round(args) -> dict:
-    out = {}
-    for amp in ((), ("--amp",)):
-        tag = "amp" if amp else "fp32"
-        out[f"e2e_cuda_{tag}"] = run_phase("e2e", args, "torch", "cuda", amp)
-        out[f"extract_cuda_{tag}"] = run_phase("extract", args, "torch", "cuda", amp)
-    return out
 
 
 def caption_differences(a: str, b: str) -> list[dict]:
     """Images whose caption differs between two output files."""
     read = lambda p: {r["image"]: r["caption"] for r in map(json.loads, Path(p).read_text().splitlines())}  # noqa: E731
     x, y = read(a), read(b)
-    return [{"image": k, "torch": x[k], "onnx": y.get(k)} for k in x if x[k] != y.get(k)]
+    return [{"image": k, "a": x[k], "b": y.get(k)} for k in x if x[k] != y.get(k)]
+
+
+def breakdown(med: dict, images: float) -> dict:
+    """Per-image wall cost on both cores of each part of `caption` (auto runtime), and the
+    ceiling they imply: CNN and decoder run on 2 threads, JPEG decoding is one core's work shared
+    by 2 workers, start-up is paid once per run."""
+    parts = {"cnn_ms": 1e3 / med["encoder_auto"]["images_per_s"] if "encoder_auto" in med else None,
+             "decoder_ms": med["decode"]["beam3_stacked_ms_per_image"],
+             "jpeg_ms": med["profile"]["jpeg_ms_per_image"] / 2,
+             "write_ms": med["profile"]["write_ms_per_image"],
+             "startup_ms": 1e3 * med["profile"]["startup_seconds"] / images}
+    parts["ceiling_images_per_s"] = 1e3 / sum(v for v in parts.values() if v is not None)
+    return parts
 
 
 def main() -> None:
-    shared = Path(__file__).resolve().parents[1] / "../shared/data/coco-val2017/images"
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", default=str(shared.resolve()))
+    ap.add_argument("--images", default=str((ROOT / "../shared/data/coco-val2017/images").resolve()))
     ap.add_argument("--limit", type=int, default=0, help="use the first N images (0: all)")
-    ap.add_argument("--naive", type=int, default=300, help="images for the naive loop")
-    ap.add_argument("--sample", type=int, default=1000, help="images for encoder-only and extraction, whose "
-                    "speed does not depend on which images (every crop has the same size; 0: all)")
+    ap.add_argument("--sample", type=int, default=1000, help="images for encoder-only and decode (0: all)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3, help="rounds of all phases; medians are reported")
     ap.add_argument("--json", metavar="FILE", help="also write every round as JSON")
     ap.add_argument("--phase"), ap.add_argument("--runtime", default="auto"), ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=""), ap.add_argument("--extra", action="append", default=[])
+    ap.add_argument("--out", default=""), ap.add_argument("--tag", default="")
+    ap.add_argument("--extra", action="append", default=[])
     args = ap.parse_args()
     if args.phase:
         if args.phase != "e2e":  # the command tunes itself; every other phase is an entry point too
@@ -207,47 +203,46 @@ def main() -> None:
             tune()  # CAPTIONING_TUNE_MALLOC=0 (the "untuned" phase) turns the malloc setting off
         print(json.dumps(globals()[f"phase_{args.phase}"](args)))
         return
+    from captioning.core.runtime import cpu_has_bf16
+
+    args.runtimes = [*RUNTIMES[:3], *(["bf16"] if cpu_has_bf16() else [])]
     args.out = args.out or tempfile.mkdtemp(prefix="captioning-bench-")
+    first = run_phase("firstrun", args)  # before anything fills the caches it measures
     rounds = [one_round(args) for _ in range(args.repeat)]  # interleaved: slow spells hit every phase
-    import torch
+    last = rounds[-1]
+    diffs = {rt: caption_differences(last["e2e_torch"]["output"], last[f"e2e_{rt}"]["output"])
+             for rt in (*args.runtimes[1:], "auto")}
+    report(args, rounds, first, diffs)
 
-    cuda = cuda_round(args) if torch.cuda.is_available() else None
-    report(args, rounds, cuda, caption_differences(rounds[-1]["e2e_torch"]["output"], rounds[-1]["e2e_onnx"]["output"]))
 
-
-def report(args, rounds: list[dict], cuda: dict | None, diffs: list[dict]) -> None:
+def report(args, rounds: list[dict], first: dict, diffs: dict) -> None:
     med = {p: {k: statistics.median(x[p][k] for x in rounds) for k, v in rounds[0][p].items()
                if isinstance(v, int | float)} for p in rounds[0]}
 
-    def span(p: str, k: str, fmt: str) -> str:
+    def span(p: str, k: str = "images_per_s", fmt: str = ".1f") -> str:
         values = [x[p][k] for x in rounds]
         return f"{med[p][k]:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
-    print(f"{med['e2e_auto']['images']:.0f} images from {args.images}, batch {args.batch_size}, {os.cpu_count()} CPUs;"
-          f" medians of {args.repeat} rounds (ranges)")
-    for rt in RUNTIMES:
-        print(f"  {rt:<6} encoder-only {span(f'encoder_{rt}', 'images_per_s', '.1f')} img/s | end to end "
-              f"{span(f'e2e_{rt}', 'images_per_s', '.1f')} img/s | naive loop {span(f'naive_{rt}', 'images_per_s', '.1f')} img/s")
-    print(f"  end to end (auto) {span('e2e_auto', 'images_per_s', '.1f')} img/s = "
-          f"{span('ratios', 'e2e_auto_over_eager_encoder', '.2f')} x eager torch encoder-only")
-    print(f"  ONNX Runtime encoder over eager torch: {span('ratios', 'onnx_over_torch_encoder', '.2f')} x; torch "
-          f"untuned malloc {span('encoder_torch_untuned', 'images_per_s', '.1f')} img/s")
-    print(f"  end to end over naive loop: torch {span('ratios', 'e2e_torch_over_naive_torch', '.1f')} x, "
-          f"onnx {span('ratios', 'e2e_onnx_over_naive_onnx', '.1f')} x")
-    d, p = med["decode"], med["profile"]
-    print(f"  decode all features: greedy {d['greedy_seconds']:.2f} s, beam-3 {d['beam3_seconds']:.2f} s "
-          f"({d['beam3_rows_per_image']:.1f} vs {d['greedy_rows_per_image']:.1f} rows/image)")
-    print(f"  profile: start-up {p['startup_seconds']:.2f} s, JPEG decode + crop {p['jpeg_ms_per_image']:.2f} ms/image "
-          f"(one core); peak RSS end to end {med['e2e_auto']['peak_rss_mb']:.0f} MB (+ {med['e2e_auto']['peak_worker_rss_mb']:.0f} MB worker)")
-    print(f"  feature extraction (auto runtime, no cache, {med['extract_cpu']['images']:.0f} images): "
-          f"{span('extract_cpu', 'images_per_s', '.1f')} img/s; encoder-only timed on {med['encoder_torch']['images']:.0f} images")
-    for k, v in (cuda or {}).items():
-        print(f"  {k}: {v['images_per_s']:.1f} img/s")
-    print(f"  captions that differ, torch vs onnx: {len(diffs)} of {med['e2e_torch']['images']:.0f}")
-    for x in diffs:
-        print(f"    {Path(x['image']).name}: torch '{x['torch']}' | onnx '{x['onnx']}'")
+    n = med["e2e_auto"]["images"]
+    print(f"{n:.0f} images from {args.images}, batch {args.batch_size}, {os.cpu_count()} CPUs; medians of "
+          f"{args.repeat} rounds (ranges); auto = {rounds[-1]['encoder_auto']['runtime']}")
+    for rt in (*args.runtimes, "auto"):
+        print(f"  {rt:<5} encoder-only {span(f'encoder_{rt}')} img/s | end to end {span(f'e2e_{rt}')} img/s, "
+              f"peak RSS {med[f'e2e_{rt}']['peak_rss_mb']:.0f} MB (+ {med[f'e2e_{rt}']['peak_worker_rss_mb']:.0f} MB "
+              f"worker) | captions differing from torch: {len(diffs.get(rt, []))}")
+    print(f"  ACCEPTANCE end to end (auto) / eager fp32 torch encoder-only = "
+          f"{span('ratios', 'e2e_auto_over_eager_torch_encoder', '.2f')} x (bar: 1.2)")
+    print(f"  end to end (auto) without the CNN thread: {span('e2e_auto_no_overlap')} img/s; torch encoder, "
+          f"malloc untuned: {span('encoder_torch_untuned')} img/s")
+    d = med["decode"]
+    print(f"  beam-3 decoding: stacked ensemble {d['beam3_stacked_ms_per_image']:.2f} ms/image, member by member "
+          f"{d['beam3_members_ms_per_image']:.2f} ms/image ({d['beam3_rows_per_image']:.1f} rows/image)")
+    parts = breakdown(med, n)
+    print("  per image: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items() if v is not None))
+    print(f"  first run on data/samples with empty caches: {first['seconds']:.1f} s (exit {first['exit_code']}); "
+          + " | ".join(first["progress_lines"]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"median": med, "rounds": rounds, "cuda": cuda,
+        Path(args.json).write_text(json.dumps({"median": med, "rounds": rounds, "first_run": first, "breakdown": parts,
                                                "caption_differences": diffs}, indent=2) + "\n")
 
 

@@ -31,3 +31,19 @@ def tune_malloc() -> bool:
 def tune() -> dict[str, bool]:
     """Apply every process-wide speed setting this project knows; returns what took effect."""
     return {"malloc": tune_malloc()}
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo
+    flags; without it bf16 autocast is emulated and slower than fp32, so it is never chosen.
+    CAPTIONING_BF16=0/1 overrides the detection (for tests and measurements)."""
+    forced = os.environ.get("CAPTIONING_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))

@@ -18,8 +18,17 @@ from .checkpoint import ENSEMBLE_FILE, FORMAT_VERSION, PRETRAINED, Checkpoint, c
 from .model import CaptionDecoder
 
 
+class _Stacked(tuple):
+    """The state of a stacked ensemble step: (h, c), each [B, members, H] (rows first, so
+    decoding's row selection works on it as on any state)."""
+
+
 class Ensemble(nn.Module):
-    """Decoders over the same vocabulary and image features, decoded together."""
+    """Decoders over the same vocabulary and image features, decoded together.
+
+    When every member is a one-layer LSTM of one shape (the shipped ensemble), a decoding step
+    inside the members' decoding tables runs all members as one batched computation on stacked
+    weights (one bmm per matrix instead of one matmul per member); otherwise member by member."""
 
     def __init__(self, members: Sequence[CaptionDecoder]) -> None:
         super().__init__()
@@ -27,12 +36,56 @@ class Ensemble(nn.Module):
             raise InputError("an ensemble needs at least one decoder")
         self.members = nn.ModuleList(members)
         self.cfg = members[0].cfg  # vocabulary and feature sizes are shared (checked by compatible())
+        shapes = {(m.cfg.cell, m.cfg.num_layers, m.cfg.hidden_dim, m.cfg.tie_weights) for m in members}
+        self.stackable = len(members) > 1 and len(shapes) == 1 and next(iter(shapes))[:2] == ("lstm", 1) \
+            and not self.cfg.tie_weights
+        self._weights: tuple[tuple, tuple[Tensor, ...]] | None = None  # see _stacked_weights
+        self._tables: tuple[tuple[Tensor, ...], Tensor] | None = None
 
-    def init_state(self, features: Tensor) -> list[Any]:
-        return [m.init_state(features) for m in self.members]
+    def _stacked_now(self) -> bool:
+        """Whether steps can run stacked: eval, no autograd, every member inside decoding_table()."""
+        return (self.stackable and not self.training and not torch.is_grad_enabled()
+                and all(m._table is not None for m in self.members))
 
-    def step(self, tokens: Tensor, states: list[Any]) -> tuple[Tensor, list[Any]]:
+    def init_state(self, features: Tensor) -> list[Any] | _Stacked:
+        states = [m.init_state(features) for m in self.members]
+        if not self._stacked_now():
+            return states
+        return _Stacked(torch.stack([s[0][k] for s in states], 1) for k in range(2))
+
+    def _stacked_weights(self) -> tuple[Tensor, ...]:
+        """(W_hh^T [M, H, 4H], b_hh [M, 1, 4H], W_out^T [M, H, V], b_out [M, 1, V]), rebuilt
+        only when a member's weight changes (or moves, or changes dtype)."""
+        params = [(m.rnn.layers[0].weight_hh, m.rnn.layers[0].bias_hh, m.out.weight, m.out.bias) for m in self.members]
+        flat = [p for group in params for p in group]
+        key = () if any(p.is_inference() for p in flat) else tuple((p.data_ptr(), p._version, p.dtype) for p in flat)
+        if self._weights is None or not key or self._weights[0] != key:
+            w_hh, b_hh, w_out, b_out = (torch.stack([group[i] for group in params]) for i in range(4))
+            self._weights = key, (w_hh.transpose(1, 2), b_hh[:, None], w_out.transpose(1, 2), b_out[:, None])
+        return self._weights[1]
+
+    def _stacked_tables(self) -> Tensor:
+        """The members' input tables [M, V, 4H], stacked once per decoding call."""
+        tables = tuple(m._table for m in self.members)  # held, so they cannot be mistaken for new ones
+        if self._tables is None or any(a is not b for a, b in zip(self._tables[0], tables)):
+            self._tables = tables, torch.stack(tables)
+        return self._tables[1]
+
+    def _stacked_step(self, tokens: Tensor, state: _Stacked) -> tuple[Tensor, _Stacked]:
+        """All members' LSTM step and output layer at once (the same arithmetic as CaptionDecoder.step)."""
+        w_hh, b_hh, w_out, b_out = self._stacked_weights()
+        h, c = (s.transpose(0, 1) for s in state)  # [M, B, H]
+        gates = self._stacked_tables()[:, tokens] + torch.baddbmm(b_hh, h, w_hh)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = o.sigmoid() * c.tanh()
+        logp = torch.baddbmm(b_out, h, w_out).log_softmax(-1)  # [M, B, V]
+        return logp.mean(0).log_softmax(-1), _Stacked((h.transpose(0, 1), c.transpose(0, 1)))
+
+    def step(self, tokens: Tensor, states: list[Any] | _Stacked) -> tuple[Tensor, list[Any] | _Stacked]:
         """ids [B] -> log-probabilities [B, V] (renormalized mean over members) and new states."""
+        if isinstance(states, _Stacked):
+            return self._stacked_step(tokens, states)
         outs = [m.step(tokens, s) for m, s in zip(self.members, states)]
         mean = torch.stack([logp for logp, _ in outs]).mean(0)
         return mean.log_softmax(-1), [s for _, s in outs]

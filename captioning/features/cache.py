@@ -27,7 +27,7 @@ from ..core import distributed
 from ..core.io import atomic_write
 from ..data.records import ImageRecord
 from .config import EncoderSpec
-from .encoder import Encoder
+from .encoder import FeatureEncoder
 from .extraction import extract_features
 
 log = logging.getLogger(__name__)
@@ -48,19 +48,23 @@ def fingerprint(paths: Sequence[str | Path]) -> str:
     return h.hexdigest()
 
 
-def _cache_meta(spec: EncoderSpec, paths: Sequence[str | Path]) -> dict:
-    return {"encoder": spec.to_dict(), "images": [str(Path(p).resolve()) for p in paths],
+def _cache_meta(spec: EncoderSpec, paths: Sequence[str | Path], precision: str = "fp32") -> dict:
+    """What a cache is valid for; lossy features (int8, bf16) record their precision, so they
+    never stand in for fp32 ones (or the reverse)."""
+    meta = {"encoder": spec.to_dict(), "images": [str(Path(p).resolve()) for p in paths],
             "fingerprint": fingerprint(paths)}
+    return meta if precision == "fp32" else {**meta, "precision": precision}
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("CAPTIONING_CACHE", Path.home() / ".cache" / "captioning")) / "features"
 
 
-def cache_path_for(spec: EncoderSpec, paths: Sequence[str | Path], cache_dir: str | Path | None = None) -> Path:
-    """A cache file name derived from the encoder and the image list."""
+def cache_path_for(spec: EncoderSpec, paths: Sequence[str | Path], cache_dir: str | Path | None = None,
+                   precision: str = "fp32") -> Path:
+    """A cache file name derived from the encoder, its precision and the image list."""
     key = hashlib.sha1("\n".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()[:12]
-    name = spec.name.replace(":", "_") + ("-flip" if spec.flip else "")
+    name = spec.name.replace(":", "_") + ("-flip" if spec.flip else "") + ("" if precision == "fp32" else f"-{precision}")
     return Path(cache_dir or default_cache_dir()) / f"{name}-{len(paths)}-{key}.safetensors"
 
 
@@ -69,7 +73,8 @@ def _metadata(path: Path) -> dict:
         return json.loads((f.metadata() or {}).get("captioning", "{}"))
 
 
-def stale_reason(path: str | Path, spec: EncoderSpec, paths: Sequence[str | Path]) -> str | None:
+def stale_reason(path: str | Path, spec: EncoderSpec, paths: Sequence[str | Path],
+                 precision: str = "fp32") -> str | None:
     """None when the cache at `path` matches this encoder and these images, else why not."""
     path = Path(path)
     if not path.is_file():
@@ -78,11 +83,12 @@ def stale_reason(path: str | Path, spec: EncoderSpec, paths: Sequence[str | Path
         meta = _metadata(path)
     except Exception as exc:  # a truncated or foreign file
         return f"unreadable cache ({exc.__class__.__name__})"
-    want = json.loads(json.dumps(_cache_meta(spec, paths)))  # as stored: tuples become lists
-    for key in ("encoder", "images", "fingerprint"):
-        if meta.get(key) != want[key]:
+    want = json.loads(json.dumps(_cache_meta(spec, paths, precision)))  # as stored: tuples become lists
+    for key in ("encoder", "images", "fingerprint", "precision"):
+        if meta.get(key) != want.get(key):
             return {"encoder": "different encoder or preprocessing", "images": "different image list",
-                    "fingerprint": "image files changed since the cache was written"}[key]
+                    "fingerprint": "image files changed since the cache was written",
+                    "precision": "features of another precision (fp32, bf16, int8)"}[key]
     return None
 
 
@@ -115,10 +121,10 @@ def _read(path: Path) -> tuple[torch.Tensor, dict[int, str]]:
         return f.get_tensor("features").clone(), errors  # our own memory: the file may change later
 
 
-def _extract(encoder: Encoder, paths: Sequence[str | Path], cache: Path, batch_size: int,
+def _extract(encoder: FeatureEncoder, paths: Sequence[str | Path], cache: Path, batch_size: int,
              num_workers: int | None, progress: bool) -> None:
     features, errors = extract_features(encoder, paths, batch_size, num_workers, progress)
-    _write(cache, features, {**_cache_meta(encoder.spec, paths), "errors": errors})
+    _write(cache, features, {**_cache_meta(encoder.spec, paths, encoder.precision), "errors": errors})
 
 
 def _shard_bounds(n: int, rank: int, size: int, batch: int) -> tuple[int, int]:
@@ -127,34 +133,34 @@ def _shard_bounds(n: int, rank: int, size: int, batch: int) -> tuple[int, int]:
     return min(n, rank * batches // size * batch), min(n, (rank + 1) * batches // size * batch)
 
 
-def _sharded(encoder: Encoder, paths: Sequence[str | Path], cache: Path, batch_size: int,
+def _sharded(encoder: FeatureEncoder, paths: Sequence[str | Path], cache: Path, batch_size: int,
              num_workers: int | None, progress: bool) -> None:
     """Each rank extracts (or keeps) its shard; rank 0 merges them into `cache`."""
     w = distributed.world()
     shards = [cache.with_name(f"{cache.stem}.shard{r}of{w.size}.safetensors") for r in range(w.size)]
     bounds = [_shard_bounds(len(paths), r, w.size, batch_size) for r in range(w.size)]
     start, stop = bounds[w.rank]
-    if stale_reason(shards[w.rank], encoder.spec, paths[start:stop]) is not None:
+    if stale_reason(shards[w.rank], encoder.spec, paths[start:stop], encoder.precision) is not None:
         _extract(encoder, paths[start:stop], shards[w.rank], batch_size, num_workers, progress and w.main)
     distributed.barrier()
     if w.main:
         parts = [_read(s) for s in shards]
         errors = {str(a + int(i)): e for (a, _), (_, errs) in zip(bounds, parts) for i, e in errs.items()}
         features = torch.cat([f for f, _ in parts]) if parts else torch.zeros(0, encoder.spec.feature_dim)
-        _write(cache, features, {**_cache_meta(encoder.spec, paths), "errors": errors})
+        _write(cache, features, {**_cache_meta(encoder.spec, paths, encoder.precision), "errors": errors})
         for s in shards:
             s.unlink(missing_ok=True)
     distributed.barrier()
 
 
-def cached_features(encoder: Encoder, paths: Sequence[str | Path], cache: str | Path | None = None,
+def cached_features(encoder: FeatureEncoder, paths: Sequence[str | Path], cache: str | Path | None = None,
                     batch_size: int = BATCH, num_workers: int | None = None,
                     progress: bool = True) -> tuple[torch.Tensor, dict[int, str]]:
     """Load features from the cache when it is valid; otherwise extract and (re)write it (every
     rank of a torchrun job takes a shard). Returns features [N, F] (zeros where an image was
     unreadable; memory-mapped when big) and {index: one-line error}."""
-    cache = Path(cache) if cache else cache_path_for(encoder.spec, paths)
-    reason = distributed.broadcast(stale_reason(cache, encoder.spec, paths))
+    cache = Path(cache) if cache else cache_path_for(encoder.spec, paths, precision=encoder.precision)
+    reason = distributed.broadcast(stale_reason(cache, encoder.spec, paths, encoder.precision))
     if reason is not None:
         if reason != "no cache file":
             log.info("feature cache %s: %s; rebuilding", cache, reason)
@@ -165,7 +171,7 @@ def cached_features(encoder: Encoder, paths: Sequence[str | Path], cache: str | 
     return _read(cache)
 
 
-def record_features(records: Sequence[ImageRecord], encoder: Encoder, cache: str | Path | None = None,
+def record_features(records: Sequence[ImageRecord], encoder: FeatureEncoder, cache: str | Path | None = None,
                     progress: bool = True, num_workers: int | None = None
                     ) -> tuple[torch.Tensor, list[ImageRecord], list[str]]:
     """Features of dataset records (cached); unreadable images are dropped and reported."""

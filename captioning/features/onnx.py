@@ -2,7 +2,8 @@
 
 The backbone is exported once and cached as an .onnx file keyed by the weights' SHA-256, the opset
 and the exporter (torch) version, so a stale export is never reused; a JSON sidecar keeps its
-EncoderSpec, so a cached encoder loads without building the torch model at all."""
+EncoderSpec and the file's own SHA-256, so a cached encoder loads without building the torch model,
+and a truncated or corrupt file is rebuilt rather than trusted. int8.py quantizes these exports."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.io import atomic_write, read_json, write_json
+from ..core.io import atomic_write, write_json
 from .backbones import lite_weights_file
 from .config import LITE_ENCODERS, EncoderSpec
-from .encoder import Encoder, build_encoder
-from .preprocessing import Pixels, normalize
+from .encoder import Encoder, FeatureEncoder, build_encoder
+from .preprocessing import Pixels
 
 OPSET = 17
 
@@ -29,7 +30,7 @@ def onnx_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def _file_digest(path: str | Path) -> str:
+def file_digest(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -55,6 +56,15 @@ def onnx_cache_dir() -> Path:
     return Path(os.environ.get("CAPTIONING_CACHE", Path.home() / ".cache" / "captioning")) / "onnx"
 
 
+def weights_digest(name: str, weights: str | Path | None = None) -> tuple[str, Encoder | None]:
+    """SHA-256 of the encoder's weights file, or of the built model's state when its weights come
+    from a hub (then the built torch encoder is returned too, so it is not built twice)."""
+    if name in LITE_ENCODERS or weights:
+        return file_digest(weights or lite_weights_file(name)), None
+    encoder = build_encoder(name, weights)
+    return _state_digest(encoder.backbone), encoder
+
+
 def export_backbone(encoder: Encoder, path: str | Path) -> Path:
     """Write the encoder's backbone (normalized floats [N, 3, H, W] -> features [N, F]) as ONNX, atomically."""
     crop = encoder.spec.preprocessing.crop
@@ -71,14 +81,33 @@ def export_backbone(encoder: Encoder, path: str | Path) -> Path:
     return atomic_write(path, write)
 
 
-class OnnxEncoder:
-    """Encoder's interface (spec, pixels, __call__ -> features [B, F] float32) on ONNX Runtime's CPU provider."""
+def verified_model(path: Path) -> dict | None:
+    """The sidecar of a cached model (path.json) if the model file is exactly the one it records
+    (same SHA-256), else None: a missing, truncated, corrupt or foreign file is never trusted."""
+    sidecar = path.with_suffix(".json")
+    if not (path.is_file() and sidecar.is_file()):
+        return None
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or "spec" not in meta or meta.get("sha256") != file_digest(path):
+        return None
+    return meta
 
-    runtime = "onnx"
-    chunk = 16
-    device = torch.device("cpu")
 
-    def __init__(self, path: str | Path, spec: EncoderSpec, threads: int | None = None) -> None:
+def write_model(path: Path, write, spec: EncoderSpec, **extra) -> None:
+    """Write a model atomically with `write(tmp)`, then its sidecar (spec, SHA-256, extra)."""
+    atomic_write(path, write)
+    write_json(path.with_suffix(".json"), {"spec": spec.to_dict(), "sha256": file_digest(path), **extra})
+
+
+class OnnxEncoder(FeatureEncoder):
+    """The encoder interface (see FeatureEncoder) on ONNX Runtime's CPU provider, for an fp32 or a
+    quantized (int8) model of the backbone."""
+
+    def __init__(self, path: str | Path, spec: EncoderSpec, threads: int | None = None,
+                 runtime: str = "onnx", precision: str = "fp32") -> None:
         import onnxruntime as ort  # optional dependency, see onnx_available()
 
         options = ort.SessionOptions()
@@ -87,37 +116,29 @@ class OnnxEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path, self.spec, self.pixels = Path(path), spec, Pixels(spec.preprocessing)
+        self.runtime, self.precision = runtime, precision
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {"pixels": np.ascontiguousarray(x.numpy())})[0])
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {"pixels": np.ascontiguousarray(x.numpy())})[0]
+        return torch.from_numpy(out).reshape(len(x), -1)
 
-    @torch.inference_mode()
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Features [B, F] of uint8 pixels or normalized floats [B, 3, H, W] (flip-averaged if the spec says so)."""
-        out = []
-        for part in images.cpu().split(self.chunk):
-            x = normalize(self.spec.preprocessing, part) if part.dtype == torch.uint8 else part.float()
-            f = self._run(x)
-            out.append((f + self._run(x.flip(-1))) / 2 if self.spec.flip else f)
-        return torch.cat(out).reshape(len(images), -1)
 
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        raise ValueError("the ONNX Runtime encoder has no ImageNet head; use runtime 'torch' to classify")
+def fp32_model(name: str, weights: str | Path | None = None, cache_dir: str | Path | None = None
+               ) -> tuple[Path, EncoderSpec, str]:
+    """(path, spec, weights digest) of the encoder's fp32 ONNX export: a verified cached one, or
+    exported now (and cached). A cached export loads without building the torch model."""
+    digest, torch_encoder = weights_digest(name, weights)
+    path = Path(cache_dir or onnx_cache_dir()) / f"{name.replace(':', '_')}-{export_key(name, digest)}.onnx"
+    meta = verified_model(path)
+    if meta is None:
+        torch_encoder = torch_encoder or build_encoder(name, weights)
+        write_model(path, lambda tmp: export_backbone(torch_encoder, tmp), torch_encoder.spec)
+        meta = verified_model(path) or {"spec": torch_encoder.spec.to_dict()}
+    return path, EncoderSpec.from_dict(meta["spec"]), digest
 
 
 def onnx_encoder(name: str, weights: str | Path | None = None, flip: bool = False,
                  cache_dir: str | Path | None = None) -> OnnxEncoder:
-    """The named encoder on ONNX Runtime: a cached export when one matches, else export now."""
-    digest = _file_digest(weights or lite_weights_file(name)) if name in LITE_ENCODERS or weights else None
-    torch_encoder = None
-    if digest is None:  # weights from a hub: build the model to know what they are
-        torch_encoder = build_encoder(name, weights)
-        digest = _state_digest(torch_encoder.backbone)
-    path = Path(cache_dir or onnx_cache_dir()) / f"{name.replace(':', '_')}-{export_key(name, digest)}.onnx"
-    sidecar = path.with_suffix(".json")
-    if not (path.is_file() and sidecar.is_file()):
-        torch_encoder = torch_encoder or build_encoder(name, weights)
-        export_backbone(torch_encoder, path)
-        write_json(sidecar, torch_encoder.spec.to_dict())
-    spec = EncoderSpec.from_dict(read_json(sidecar, "ONNX encoder spec"))
+    """The named encoder on ONNX Runtime (fp32): a cached export when one matches, else export now."""
+    path, spec, _ = fp32_model(name, weights, cache_dir)
     return OnnxEncoder(path, spec.replace(flip=flip))

@@ -45,20 +45,21 @@ class Captioner:
         self.encoder, self.decoder, self.vocab = encoder, decoder.eval(), vocab
         self.default_decoding = resolve_decoding(default_decoding)
         self.device = next(decoder.parameters()).device
-        self.amp_dtype: torch.dtype | None = getattr(encoder, "amp_dtype", None)  # decode like the CNN
+        # decode like the CNN on CUDA; on CPU (runtime bf16) the decoder stays fp32 (benchmarks/README.md)
+        self.amp_dtype: torch.dtype | None = getattr(encoder, "amp_dtype", None) if self.device.type == "cuda" else None
 
     @classmethod
     def from_pretrained(cls, path: str | Path | Sequence[str | Path] | None = None,
                         device: str | torch.device | None = "auto", runtime: str = "auto",
                         amp: bool = False) -> Captioner:
         """Load a checkpoint folder (None: the shipped model), or several as an ensemble, and
-        build the encoder they name: ONNX Runtime on CPU when installed (runtime="auto"), torch
-        otherwise; amp=True uses mixed precision on CUDA."""
+        build the encoder they name: on CPU, ONNX Runtime when installed (runtime="auto": int8
+        when features.loading says so), torch otherwise; amp=True uses mixed precision on CUDA."""
         paths = list(path) if isinstance(path, list | tuple) else [path]
         dev = resolve_device(device)
         decoder, first = load_decoders(paths, dev)
         where = str((first.folder or Path(".")) / "config.json")
-        encoder = encoder_for(first.encoder, dev, runtime, amp, where)
+        encoder = encoder_for(first.encoder, dev, runtime, amp, where, lossy=True)
         return cls(encoder, decoder, first.vocab, first.decoding)
 
     def __repr__(self) -> str:

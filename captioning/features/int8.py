@@ -1,0 +1,185 @@
+"""The encoder in int8 on ONNX Runtime: static QDQ quantization, uint8 activations and per-channel
+int8 weights (U8S8, the fast path of VNNI CPUs), from activation ranges calibrated on train images.
+
+Calibrating needs images and minutes, so the ranges are computed once (benchmarks/int8.py, on
+train images only) and shipped in calibration/<encoder>.json; a first run only quantizes the
+cached fp32 export with them (seconds). The int8 model is cached like the fp32 export, keyed by
+the fp32 export, the calibration file and the ONNX Runtime version, with a sidecar holding its
+SHA-256: a stale or corrupt file is rebuilt, never trusted. Ranges are used only on the graph
+they were measured on (same tensor names, same weights), else the encoder is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.config import Config, check
+from ..core.errors import InputError
+from ..core.io import atomic_write, write_json
+from .onnx import OnnxEncoder, file_digest, fp32_model, verified_model, write_model
+
+CALIBRATION_DIR = Path(__file__).with_name("calibration")
+METHODS = ("minmax", "entropy", "percentile")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuantSettings(Config):
+    """How the encoder is quantized: calibration method (and percentile), activation type
+    (uint8 = U8S8, int8 = S8S8); weights are always per-channel int8."""
+
+    method: str = "percentile"
+    percentile: float = 99.99
+    activations: str = "uint8"
+
+    def __post_init__(self) -> None:
+        check(self.method in METHODS, "method", f"unknown '{self.method}' (choose from {', '.join(METHODS)})")
+        check(self.activations in ("uint8", "int8"), "activations", "uint8 or int8")
+        check(50 < self.percentile <= 100, "percentile", f"must be in (50, 100], got {self.percentile}")
+
+
+def ort_version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
+
+
+def graph_signature(path: str | Path) -> str:
+    """SHA-256 of a model's node output names in order: ranges are keyed by these names."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    names = [out for node in model.graph.node for out in node.output]
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def prepared_model(fp32: Path) -> Path:
+    """ONNX Runtime's pre-quantization pass (shape inference, graph clean-up) of an fp32 export,
+    cached beside it; calibration and quantization both work on this graph."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    path = fp32.with_name(f"{fp32.stem}.prep-ort{ort_version()}.onnx")
+    if verified_model(path) is None:
+        spec = verified_model(fp32) or {"spec": {}}
+        atomic_write(path, lambda tmp: quant_pre_process(str(fp32), str(tmp)))
+        write_json(path.with_suffix(".json"), {**spec, "sha256": file_digest(path)})
+    return path
+
+
+class _Batches:
+    """CalibrationDataReader over normalized float batches [b, 3, H, W]."""
+
+    def __init__(self, batches: Iterable[np.ndarray]) -> None:
+        self.batches = iter(batches)
+
+    def get_next(self) -> dict | None:
+        batch = next(self.batches, None)
+        return None if batch is None else {"pixels": np.ascontiguousarray(batch, dtype=np.float32)}
+
+
+def calibrate(prepared: Path, batches: Iterable[np.ndarray], settings: QuantSettings) -> dict[str, list[float]]:
+    """Activation ranges {tensor: [low, high]} of the prepared graph over calibration batches."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[settings.method]
+    extra = {"percentile": settings.percentile} if settings.method == "percentile" else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        calibrator = create_calibrator(prepared, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                                       calibrate_method=method, extra_options=extra)
+        for batch in batches:  # one batch per call: ORT holds a call's activations in memory
+            calibrator.collect_data(_Batches([batch]))
+        data = calibrator.compute_data()
+    return {name: [float(np.asarray(lo).item()), float(np.asarray(hi).item())]
+            for name, (lo, hi) in ((k, v.range_value) for k, v in data.items())}
+
+
+def quantize(prepared: Path, ranges: dict[str, list[float]], settings: QuantSettings, out: Path) -> Path:
+    """Write the QDQ int8 model of a prepared graph with these ranges, atomically."""
+    from onnxruntime.quantization import CalibrationMethod, QuantType
+    from onnxruntime.quantization.calibrate import TensorsData
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+    from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    activations = QuantType.QUInt8 if settings.activations == "uint8" else QuantType.QInt8
+    extra = {"ActivationSymmetric": settings.activations == "int8"}
+    data = TensorsData(CalibrationMethod.MinMax, {k: (np.float32(lo), np.float32(hi)) for k, (lo, hi) in ranges.items()})
+    ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+
+    def write(tmp: Path) -> None:
+        model = load_model_with_shape_infer(prepared)
+        quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, activations, data, [], [], ops, extra)
+        quantizer.quantize_model()
+        quantizer.model.save_model_to_file(str(tmp))
+
+    return atomic_write(out, write)
+
+
+def calibration_file(name: str) -> Path:
+    return CALIBRATION_DIR / f"{name.replace(':', '_')}.json"
+
+
+def read_calibration(path: Path, name: str, digest: str, prepared: Path) -> dict:
+    """A calibration file's content, checked against the encoder, its weights and its graph."""
+    if not path.is_file():
+        raise InputError(f"no int8 calibration for encoder {name} ({path} missing); use --runtime onnx")
+    try:
+        cal = json.loads(path.read_text())
+        QuantSettings.from_dict(cal["settings"])
+        if not isinstance(cal["ranges"], dict) or any(len(v) != 2 for v in cal["ranges"].values()):
+            raise TypeError("ranges")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not an int8 calibration file ({exc.__class__.__name__})") from None
+    if cal.get("encoder") != name or cal.get("weights_sha256") != digest:
+        raise InputError(f"{path}: calibrated for other weights than encoder {name}'s; use --runtime onnx")
+    if cal.get("graph") != graph_signature(prepared):
+        raise InputError(f"{path}: calibrated on another export of {name} (other torch or onnxruntime "
+                         "version); recalibrate with benchmarks/int8.py or use --runtime onnx")
+    return cal
+
+
+def int8_key(fp32: Path, calibration: Path) -> str:
+    """What an int8 model depends on: the fp32 export, the calibration file, the quantizer version."""
+    text = json.dumps([fp32.name, hashlib.sha256(calibration.read_bytes()).hexdigest(), ort_version()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def int8_encoder(name: str, weights: str | Path | None = None, flip: bool = False,
+                 cache_dir: str | Path | None = None, calibration: str | Path | None = None) -> OnnxEncoder:
+    """The named encoder in int8 on ONNX Runtime: a verified cached model, else quantized now from
+    the shipped calibration (or `calibration`, a file benchmarks/int8.py writes)."""
+    fp32, spec, digest = fp32_model(name, weights, cache_dir)
+    calibration = Path(calibration) if calibration else calibration_file(name)
+    if not calibration.is_file():
+        raise InputError(f"no int8 calibration for encoder {name} ({calibration} missing); use --runtime onnx")
+    path = fp32.with_name(f"{fp32.stem}-int8-{int8_key(fp32, calibration)}.onnx")
+    if verified_model(path) is None:
+        log.info("building the int8 encoder from %s (once; cached in %s)", calibration.name, path.parent)
+        prepared = prepared_model(fp32)
+        cal = read_calibration(calibration, name, digest, prepared)
+        settings = QuantSettings.from_dict(cal["settings"])
+        write_model(path, lambda tmp: quantize(prepared, cal["ranges"], settings, tmp), spec,
+                    calibration=calibration.name, settings=settings.to_dict())
+    return OnnxEncoder(path, spec.replace(flip=flip), runtime="int8", precision="int8")
+
+
+def write_calibration(path: str | Path, name: str, weights: str | Path | None, batches: Iterable[np.ndarray],
+                      settings: QuantSettings, images: list[str], cache_dir: str | Path | None = None) -> dict:
+    """Calibrate the named encoder on batches of normalized train images and write the file
+    int8_encoder reads: ranges plus what they are valid for (weights, graph, settings, images)."""
+    fp32, _, digest = fp32_model(name, weights, cache_dir)
+    prepared = prepared_model(fp32)
+    cal = {"encoder": name, "weights_sha256": digest, "settings": settings.to_dict(), "images": images,
+           "graph": graph_signature(prepared), "onnxruntime": ort_version(),
+           "ranges": calibrate(prepared, batches, settings)}
+    write_json(path, cal)
+    return cal
