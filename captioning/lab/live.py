@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import Tensor
 
+from ..decoder.decode_config import DecodeConfig
 from ..decoder.ensemble import Ensemble
 from ..decoder.model import CaptionDecoder
 from ..decoder.search import Hypothesis, trace_gates
@@ -36,7 +37,7 @@ from ..images.loading import load_image
 from ..render.captions import show_caption
 from ..tools.captioner import Captioner
 from .gates import gate_events
-from .live_controls import DECODING, decoding_for, describe, make_controls
+from .live_controls import DECODING, decoding_for, describe, grey_out, make_controls
 from .plots import plot_gates
 from .stepwise import next_words, next_words_html
 
@@ -135,16 +136,8 @@ class LiveApp:
         c["upload"].observe(lambda ch: self._on_upload(ch["new"]), "value")
         for name in DECODING:
             c[name].observe(lambda _: self._held or self._guarded(self.update), "value")
-        c["strategy"].observe(lambda _: self._enable(), "value")
-        self._enable()
-
-    def _enable(self) -> None:
-        """Grey out the controls the chosen strategy ignores."""
-        s, c = self.controls["strategy"].value, self.controls
-        c["beam"].disabled = c["length_penalty"].disabled = s != "beam"
-        c["n_best"].disabled = s == "greedy"
-        for name in ("temperature", "top_p", "seed"):
-            c[name].disabled = s != "sample"
+        c["strategy"].observe(lambda _: grey_out(c), "value")
+        grey_out(c)
 
     def _guarded(self, action: Callable[[], Any]) -> None:
         """Run action; any error becomes one line in the message area (the last photo stays)."""
@@ -223,11 +216,20 @@ class LiveApp:
         p["steps"].value = self._cached(("steps", values["checkpoint"], *caption), lambda: next_words_html(
             next_words(captioner.decoder, photo.features[0], best.tokens, captioner.vocab, self.top_k,
                        best.finished)))
-        self._gates(captioner, best, caption)
-        seconds = time.perf_counter() - start
-        self.state = {"decoding": cfg, "hypotheses": hyps, "caption": best.text, "seconds": seconds}
-        self.message(f"{photo.name} · {values['checkpoint']} · {describe(cfg)}")
-        p["timing"].value = f"<span style='color:#777'>&nbsp;· updated in {1e3 * seconds:.0f} ms</span>"
+        first, text = time.perf_counter() - start, f"{photo.name} · {values['checkpoint']} · {describe(cfg)}"
+        self._report(text, cfg, hyps, first, None)
+        self._gates(captioner, best, caption)  # last: the panels above are already on screen
+        self._report(text, cfg, hyps, first, time.perf_counter() - start - first)
+
+    def _report(self, text: str, cfg: DecodeConfig, hyps: list[Hypothesis], first: float,
+                gates: float | None) -> None:
+        """Record the state, show the line, and the seconds the caption panels took (what the
+        learner sees first) and, once they are drawn, the gates."""
+        self.state = {"decoding": cfg, "hypotheses": hyps, "caption": hyps[0].text, "first_seconds": first,
+                      "seconds": first + (gates or 0.0), "gates_drawn": gates is not None}
+        self.message(text)
+        tail = "" if gates is None else f", gates in {1e3 * gates:.0f} ms"
+        self.panels["timing"].value = f"<span style='color:#777'>&nbsp;· caption in {1e3 * first:.0f} ms{tail}</span>"
 
     def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
         """A panel's content, made once per key: the panels repeat while the controls move."""

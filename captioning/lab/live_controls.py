@@ -39,14 +39,17 @@ def make_controls(default: DecodeConfig, samples: Sequence[Path], checkpoints: S
 
 def decoding_for(captioner: Captioner, values: dict[str, Any]) -> DecodeConfig:
     """The controls' values as the checkpoint's decoding with overrides (resolve_decoding's rules):
-    greedy, beam search of `beam` (n-best at most the beam width) or n_best seeded samples."""
-    n, penalty = int(values["n_best"]), float(values["length_penalty"])
+    greedy, beam search of `beam` (n-best at most the beam width, ranked with the length penalty)
+    or n_best seeded samples. A control greyed out for the strategy has no effect."""
+    n, beam = int(values["n_best"]), int(values["beam"])
     if values["strategy"] == "sample":
         return captioner.decode_config(sample=True, n_best=n, temperature=float(values["temperature"]),
                                        top_p=float(values["top_p"]), seed=int(values["seed"]),
-                                       length_penalty=penalty)
-    beam = int(values["beam"]) if values["strategy"] == "beam" else 1
-    return captioner.decode_config(beam_size=beam, n_best=min(n, beam), length_penalty=penalty)
+                                       length_penalty=0.0)
+    if values["strategy"] == "greedy" or beam == 1:
+        return captioner.decode_config(beam_size=1, n_best=1, length_penalty=0.0)
+    return captioner.decode_config(beam_size=beam, n_best=min(n, beam),
+                                   length_penalty=float(values["length_penalty"]))
 
 
 def describe(cfg: DecodeConfig) -> str:
@@ -57,3 +60,12 @@ def describe(cfg: DecodeConfig) -> str:
     if cfg.length_penalty:
         parts.append(f"length penalty {cfg.length_penalty:g}")
     return ", ".join(parts)
+
+
+def grey_out(controls: dict[str, w.Widget]) -> None:
+    """Disable the controls the chosen strategy ignores (the length penalty ranks beams only)."""
+    strategy = controls["strategy"].value
+    controls["beam"].disabled = controls["length_penalty"].disabled = strategy != "beam"
+    controls["n_best"].disabled = strategy == "greedy"
+    for name in ("temperature", "top_p", "seed"):
+        controls[name].disabled = strategy != "sample"

@@ -77,6 +77,8 @@ def test_controls_drive_the_decoding_and_the_panels(app: LiveApp, ensemble: Capt
     steps = app.panels["steps"].value  # one row per step, the word taken boxed in each
     assert steps.count("<tr>") == len(hyps[0].tokens) + hyps[0].finished + 1 == steps.count("outline") + 1
     assert "\n" not in _message(app) and "#b00020" not in _message(app)
+    assert app.state["gates_drawn"] and 0 < app.state["first_seconds"] <= app.state["seconds"]
+    assert "caption in" in app.panels["timing"].value and "gates in" in app.panels["timing"].value
 
 
 def test_checkpoint_choice_sampling_and_greyed_out_controls(app: LiveApp, ensemble: Captioner) -> None:
