@@ -1,7 +1,7 @@
 """InputError: a problem with something the user gave (a file, a field, a flag), not a bug.
 
 The command line shows an InputError as one line with exit code 2; any other exception is an
-internal error, shown with a hint to rerun with --debug for the traceback."""
+internal error, shown with a hint to rerun in debug mode for the traceback."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def target_problem(path: str | Path, inputs: Collection[str], force: bool = Fals
     fmt, ours = _opened_format(path)
     if ours and fmt == figure_format(path):
         return None
-    hint = "; choose another name, or pass --force to replace it"
+    hint = "; choose another name, or force it to replace the file"
     if os.path.realpath(path) in inputs:
         return f"{path} is one of the input images{hint}"
     if fmt != figure_format(path):

@@ -93,7 +93,7 @@ def overlay_names(paths: Sequence[Path]) -> dict[str, Path]:
 
 def _is_ours(path: Path, overlay_dir: str | Path | None, grid: str | Path | None) -> bool:
     """Whether a discovered file is one of this command's own figures (from an earlier run): where
-    a figure goes, and marked as ours. A photo at the --grid path stays an input."""
+    a figure goes, and marked as ours. A photo at the grid's path stays an input."""
     if grid is None and overlay_dir is None:
         return False
     full = os.path.realpath(path)
@@ -104,7 +104,7 @@ def _is_ours(path: Path, overlay_dir: str | Path | None, grid: str | Path | None
 
 def _check_targets(paths: Sequence[Path], job: CaptionJob, names: dict[str, Path]) -> list[Path]:
     """Refuse (ConfigError naming the flag) figure paths that are inputs or files of another kind,
-    unless job.force; a forced --grid over an input drops that input. Returns the inputs."""
+    unless job.force; a forced grid over an input drops that input. Returns the inputs."""
     inputs = {os.path.realpath(p) for p in paths}
     targets = [("grid", job.grid)] if job.grid is not None else []
     targets += [("overlay", Path(job.overlay) / name) for name in names.values()]

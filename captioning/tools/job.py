@@ -25,7 +25,7 @@ class CaptionJob(Config):
     grid: str | None = option(None, f"write a grid of (up to {GRID_MAX}) captioned images", metavar="FILE.png")
     batch_size: int = option(32, "images per CNN and decoding batch")
     limit: int | None = option(None, "caption at most N images", metavar="N")
-    force: bool = option(False, "let --grid/--overlay replace an input image or a file that is not "
+    force: bool = option(False, "let the grid and overlays replace an input image or a file that is not "
                                 "an image of the figure's format")
 
     def __post_init__(self) -> None:

@@ -29,7 +29,7 @@ def test_inputs_and_other_kinds_of_file_are_refused_unless_forced(tmp_path):
     assert target_problem(photo, inputs).startswith(f"{photo} is one of the input images; ")
     assert target_problem(notes, inputs).startswith(f"{notes} exists and is not a PNG image; ")
     assert target_problem(fake, inputs).startswith(f"{fake} exists and is not a PNG image; ")
-    assert all("--force" in target_problem(p, inputs) for p in (photo, notes, fake))
+    assert all("force it" in target_problem(p, inputs) for p in (photo, notes, fake))
     assert all(target_problem(p, inputs, force=True) is None for p in (photo, notes, fake))
     other = tmp_path / "other.png"  # a PNG that is not an input may be replaced, like before
     Image.new("RGB", (8, 8)).save(other)
