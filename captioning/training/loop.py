@@ -131,6 +131,8 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
     items, opt = objective.prepare(train), objective.optimizer(decoder)
     state = run.start(resume, decoder, opt, write=w.main)
     steps = math.ceil(items / objective.batch_size)
+    for group in opt.param_groups:  # runs saved without a schedule (earlier SCST) resume too
+        group.setdefault("initial_lr", group["lr"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, objective.schedule(steps), last_epoch=state.epoch * steps - 1)
     precision = Precision(device, amp_dtype(device) if amp else None)
     if amp and precision.dtype is None:
