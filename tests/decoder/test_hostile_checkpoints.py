@@ -76,7 +76,7 @@ def ensemble(tiny_checkpoint, tmp_path) -> Path:
     ({"members": [0, 1]}, "needs a non-empty 'members' list of folder names"),
     ({"members": ["../../../etc"]}, "member '../../../etc' is outside the ensemble folder"),
     ({"members": ["/etc"]}, "member '/etc' is outside the ensemble folder"),
-    ({"members": ["member-0"], "decoding": {"strategy": "beam", "beam_size": 0}}, "invalid decoding (beam_size: "),
+    ({"members": ["member-0"], "decoding": {"strategy": "beam", "beam_size": 0}}, "beams: must be >= 1, got 0)"),
     ({"members": ["member-0"], "decoding": {"beam_size": "3"}}, "invalid decoding ("),
     ({"members": ["member-0"], "decoding": [3]}, "decoding must be a JSON object"),
 ])
@@ -92,8 +92,8 @@ def test_ensemble_index_problems_name_the_file(ensemble, index, problem):
 
 def test_a_member_decoding_problem_names_its_config(tiny_checkpoint, tmp_path):
     ckpt = _copy(tiny_checkpoint, tmp_path)
-    _edit(ckpt / "config.json", decoding__beam_size=0)
-    with pytest.raises(InputError, match=r"config\.json: invalid decoding \(beam_size: must be >= 1"):
+    _edit(ckpt / "config.json", decoding__max_len=0)
+    with pytest.raises(InputError, match=r"config\.json: invalid decoding \(max_len: must be >= 1, got 0\)"):
         Checkpoint.load(ckpt)
 
 
