@@ -92,6 +92,7 @@ def _modern(strategy: str | None, values: dict[str, Any]) -> dict[str, Any]:
     """num_beams and do_sample from the earlier strategy/beam_size, where those are given."""
     values = dict(values)
     beams = values.pop("beam_size", None)
+    check(beams is None or beams >= 1, "beam_size", f"must be >= 1, got {beams}")
     if strategy is None:
         if beams is not None:
             values["num_beams"] = beams
@@ -120,7 +121,9 @@ def resolve_decoding(default: DecodeConfig | dict | None = None, *, sample: bool
     if unknown:
         raise ConfigError(unknown[0], "unknown decoding option")
     sample = given.pop("do_sample", None) if sample is None else sample
+    named = "beam_size" if "beam_size" in given else "num_beams"  # errors name the key that was given
     beams = given.pop("beam_size", given.pop("num_beams", None))
+    check(beams is None or beams >= 1, named, f"must be >= 1, got {beams}")
     strategy = given.pop("strategy", None)
     if strategy is not None:
         if sample is not None and sample != (strategy == "sample"):

@@ -45,7 +45,8 @@ def test_rules(default, overrides, expected):
     ({"strategy": "greedy", "n_best": 2}, "n_best", "2 captions need beam search"),
     ({"strategy": "beam", "sample": True}, "strategy", "contradicts sample=True"),
     ({"beams": 3}, "beams", "unknown decoding option"),
-    ({"beam_size": 0}, "num_beams", "must be >= 1"),
+    ({"beam_size": 0}, "beam_size", "must be >= 1"),
+    ({"num_beams": 0}, "num_beams", "must be >= 1"),
     ({"strategy": "nucleus"}, "strategy", "unknown 'nucleus'"),
 ])
 def test_errors_name_the_field(overrides, field, message):
