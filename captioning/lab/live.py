@@ -112,7 +112,7 @@ class LiveApp:
                        "steps": w.HTML(), "gates": w.Image(format="png"),
                        "steps_title": w.HTML(), "gates_title": w.HTML()}
         self.photos: dict[str, Photo] = {}
-        self.renders: dict[tuple, bytes] = {}
+        self.renders: dict[tuple, Any] = {}  # drawn panels (see _cached)
         self.photo: Photo | None = None
         self.state: dict[str, Any] = {}
         self._held = False  # set() changes several controls, then updates once
@@ -171,11 +171,13 @@ class LiveApp:
     def _on_upload(self, files: Sequence[dict]) -> None:
         if files:
             self.upload(files[0]["name"], bytes(files[0]["content"]))
+            self.controls["upload"].value = ()  # so that uploading the same file again fires too
 
     def _use(self, key: str, name: str, read: Callable[[], Image.Image]) -> None:
         if key not in self.photos:
             image = read()
             features = next(iter(self.options.values())).encode([image])
+            self.photos = dict(list(self.photos.items())[-31:])  # keep the last 32 photos
             self.photos[key] = Photo(name, key, image, features)
         self.photo = self.photos[key]
         self.update()
@@ -218,7 +220,7 @@ class LiveApp:
                        best.finished)))
         first, text = time.perf_counter() - start, f"{photo.name} · {values['checkpoint']} · {describe(cfg)}"
         self._report(text, cfg, hyps, first, None)
-        self._gates(captioner, best, caption)  # last: the panels above are already on screen
+        self._gates(captioner, values["checkpoint"], best, caption)  # last: the rest is on screen
         self._report(text, cfg, hyps, first, time.perf_counter() - start - first)
 
     def _report(self, text: str, cfg: DecodeConfig, hyps: list[Hypothesis], first: float,
@@ -239,12 +241,12 @@ class LiveApp:
             self.renders[key] = make()
         return self.renders[key]
 
-    def _gates(self, captioner: Captioner, best: Hypothesis, caption: tuple) -> None:
+    def _gates(self, captioner: Captioner, name: str, best: Hypothesis, caption: tuple) -> None:
         """The gates of the decoder (an ensemble's first member) reading the caption, drawn as in
         notebook 04: the most varying units, and the words where the forget (update) gate dips."""
         decoder = captioner.decoder
         single = decoder.members[0] if isinstance(decoder, Ensemble) else decoder
-        whose = "member 0 of the ensemble" if single is not decoder else "the decoder"
+        whose = "member 0 of the ensemble" if single is not decoder else name
         title = f"<b>gates of {whose}</b> reading the caption (the {self.max_units} most varying units)"
         if single.cfg.cell == "rnn":
             title, self.panels["gates"].value = f"<b>gates</b>: {whose} is a plain RNN, it has none", b""

@@ -111,6 +111,7 @@ def test_features_are_computed_once_per_photo(app: LiveApp, ensemble: Captioner,
     _upload(app, "again.jpg", JPEG.read_bytes())
     _upload(app, "again.jpg", JPEG.read_bytes())
     assert len(calls) == 2  # the new sample and the upload (new bytes); the rest came from the cache
+    assert app.controls["upload"].value == ()  # emptied, so the same file can be uploaded again
 
 
 def test_uploads_a_jpeg_an_rgba_png_and_a_corrupt_file(app: LiveApp, ensemble: Captioner) -> None:
