@@ -22,7 +22,7 @@ class FeatureEncoder:
     normalization and flip averaging live here once; a runtime only supplies `_features`."""
 
     chunk = 16  # images per CNN pass: bounds activation memory (~20 MB/image) at no speed cost
-    runtime = "torch"  # the --runtime name that builds it
+    runtime = "torch"  # the runtime name that builds it
     precision = "fp32"  # fp32 features, or a lossy "bf16"/"int8" (feature caches keep them apart)
     spec: EncoderSpec
     pixels: Pixels

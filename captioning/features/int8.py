@@ -131,7 +131,7 @@ def calibration_file(name: str) -> Path:
 def read_calibration(path: Path, name: str, digest: str, prepared: Path) -> dict:
     """A calibration file's content, checked against the encoder, its weights and its graph."""
     if not path.is_file():
-        raise InputError(f"no int8 calibration for encoder {name} ({path} missing); use --runtime onnx")
+        raise InputError(f"no int8 calibration for encoder {name} ({path} missing); use the onnx runtime")
     try:
         cal = json.loads(path.read_text())
         QuantSettings.from_dict(cal["settings"])
@@ -140,10 +140,10 @@ def read_calibration(path: Path, name: str, digest: str, prepared: Path) -> dict
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not an int8 calibration file ({exc.__class__.__name__})") from None
     if cal.get("encoder") != name or cal.get("weights_sha256") != digest:
-        raise InputError(f"{path}: calibrated for other weights than encoder {name}'s; use --runtime onnx")
+        raise InputError(f"{path}: calibrated for other weights than encoder {name}'s; use the onnx runtime")
     if cal.get("graph") != graph_signature(prepared):
         raise InputError(f"{path}: calibrated on another export of {name} (other torch or onnxruntime "
-                         "version); recalibrate with benchmarks/int8.py or use --runtime onnx")
+                         "version); recalibrate with benchmarks/int8.py or use the onnx runtime")
     return cal
 
 
@@ -160,7 +160,7 @@ def int8_encoder(name: str, weights: str | Path | None = None, flip: bool = Fals
     fp32, spec, digest = fp32_model(name, weights, cache_dir)
     calibration = Path(calibration) if calibration else calibration_file(name)
     if not calibration.is_file():
-        raise InputError(f"no int8 calibration for encoder {name} ({calibration} missing); use --runtime onnx")
+        raise InputError(f"no int8 calibration for encoder {name} ({calibration} missing); use the onnx runtime")
     path = fp32.with_name(f"{fp32.stem}-int8-{int8_key(fp32, calibration)}.onnx")
     if verified_model(path) is None:
         log.info("building the int8 encoder from %s (once; cached in %s)", calibration.name, path.parent)

@@ -34,7 +34,7 @@ def _auto(name: str, device: torch.device, lossy: bool) -> str:
 
 def resolve_runtime(runtime: str, device: torch.device, name: str = DEFAULT_ENCODER, lossy: bool = False) -> str:
     """'auto' -> int8 (lossy callers, shipped calibration) or onnx on CPU with onnxruntime
-    installed, else torch; impossible choices are errors naming --runtime."""
+    installed, else torch; impossible choices are ConfigErrors on the runtime field."""
     if runtime not in RUNTIMES:
         raise ConfigError("runtime", f"unknown '{runtime}' (choose from {', '.join(RUNTIMES)})")
     if runtime == "auto":
