@@ -46,7 +46,7 @@ def test_user_errors_stay_one_line_with_exit_2(monkeypatch):
     _failing(monkeypatch, InputError("splits.json: no such dataset file"))
     code, _, err = run_main(["caption", "x.jpg"])
     assert (code, err) == (2, "captioning: error: splits.json: no such dataset file\n")
-    _failing(monkeypatch, ConfigError("beam_size", "must be >= 1, got 0"))
+    _failing(monkeypatch, ConfigError("num_beams", "must be >= 1, got 0"))
     code, _, err = run_main(["caption", "x.jpg"])
     assert (code, err) == (2, "captioning: error: --beam: must be >= 1, got 0\n")
 
