@@ -76,7 +76,7 @@ def ensemble(tiny_checkpoint, tmp_path) -> Path:
     ({"members": [0, 1]}, "needs a non-empty 'members' list of folder names"),
     ({"members": ["../../../etc"]}, "member '../../../etc' is outside the ensemble folder"),
     ({"members": ["/etc"]}, "member '/etc' is outside the ensemble folder"),
-    ({"members": ["member-0"], "decoding": {"strategy": "beam", "beam_size": 0}}, "beams: must be >= 1, got 0)"),
+    ({"members": ["member-0"], "decoding": {"strategy": "beam", "beam_size": 0}}, "beam_size: must be >= 1, got 0)"),
     ({"members": ["member-0"], "decoding": {"beam_size": "3"}}, "invalid decoding ("),
     ({"members": ["member-0"], "decoding": [3]}, "decoding must be a JSON object"),
 ])
