@@ -8,6 +8,7 @@ import os
 import torch
 
 from .config import ConfigError
+from .runtime import cpu_has_bf16
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -31,18 +32,13 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 def amp_dtype(device: str | torch.device) -> torch.dtype | None:
     """The autocast dtype of mixed precision on device, the one rule for training and inference:
     bf16 on GPUs that have it, else fp16 (training then needs a GradScaler); bf16 on CPUs with
-    native bf16 arithmetic (AVX512-BF16 or AMX), detected at run time; None (fp32) elsewhere."""
+    native bf16 arithmetic (runtime.cpu_has_bf16: AVX512-BF16 or AMX); None (fp32) elsewhere."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and _cpu_has_bf16():
+    if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None
-
-
-def _cpu_has_bf16() -> bool:
-    cpu = torch.cpu
-    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def autocast(device: str | torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

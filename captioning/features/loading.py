@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..core.config import ConfigError
+from ..core.devices import amp_dtype
 from ..core.errors import InputError
 from ..core.runtime import cpu_has_bf16
 from .config import DEFAULT_ENCODER, RUNTIMES, EncoderSpec
@@ -74,7 +75,7 @@ def load_encoder(name: str = DEFAULT_ENCODER, weights: str | Path | None = None,
     if chosen == "bf16":
         encoder.amp_dtype, encoder.runtime = torch.bfloat16, "bf16"
     elif amp and device.type == "cuda":
-        encoder.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        encoder.amp_dtype = amp_dtype(device)
     return encoder
 
 
