@@ -47,7 +47,7 @@ class _Lines:
         self.close()
 
 
-def progress(total: int | None, desc: str, enabled: bool = True, unit: str = "it") -> Any:
+def counter(total: int | None, desc: str, enabled: bool = True, unit: str = "it") -> Any:
     """A counter with tqdm's update(n): a bar on a terminal, log lines elsewhere, nothing when
     not enabled. Use it as a context manager."""
     if enabled and on_terminal():
@@ -56,9 +56,9 @@ def progress(total: int | None, desc: str, enabled: bool = True, unit: str = "it
 
 
 def progress_bar(items: Iterable, desc: str, enabled: bool = True, unit: str = "it") -> Iterator:
-    """Iterate over items while showing progress (see progress)."""
+    """Iterate over items while showing progress (see counter)."""
     total = len(items) if hasattr(items, "__len__") else None
-    with progress(total, desc, enabled, unit) as counter:
+    with counter(total, desc, enabled, unit) as count:
         for item in items:
             yield item
-            counter.update(1)
+            count.update(1)

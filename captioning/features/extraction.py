@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
-from tqdm.auto import tqdm
 
+from ..core.progress import counter
 from ..images.errors import ImageError
 from ..images.loading import load_image
 from .encoder import FeatureEncoder
@@ -89,7 +88,7 @@ def extract_features(encoder: FeatureEncoder, paths: Sequence[str | Path], batch
     out = torch.zeros(len(paths), encoder.spec.feature_dim)
     errors: dict[int, str] = {}
     loader = image_batches(paths, encoder.pixels, batch_size, num_workers, encoder.spec.preprocessing.resize)
-    with tqdm(total=len(paths), desc="features", unit="img", disable=not progress, file=sys.stderr) as bar:
+    with counter(len(paths), "features", progress, unit="img") as bar:
         for idx, x, bad in loader:
             if x is not None:
                 out[idx] = encoder(x).cpu()

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..core.config import ConfigError
 from ..core.errors import InputError
+from ..core.progress import counter
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.search import Hypothesis
 from ..features.extraction import image_batches
@@ -218,7 +219,7 @@ class _Run:
         loader = image_batches(todo, enc.pixels, job.batch_size, num_workers,
                                enc.spec.preprocessing.resize) if want else []
         queued, pending = 0, None
-        with (tqdm(total=want, desc="captioning", unit="img", disable=not progress, file=sys.stderr) as bar,
+        with (counter(want, "captioning", progress, unit="img") as bar,
               ThreadPoolExecutor(1, thread_name_prefix="cnn") as cnn):
             for indices, x, bad in loader:
                 room = want - queued

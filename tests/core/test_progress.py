@@ -23,5 +23,5 @@ def test_disabled_progress_says_nothing(caplog, monkeypatch, capsys):
 
 def test_on_a_terminal_it_is_a_bar(monkeypatch):
     monkeypatch.setattr(progress, "on_terminal", lambda: True)
-    with progress.progress(3, "bar") as counter:
-        assert hasattr(counter, "format_dict")  # tqdm
+    with progress.counter(3, "bar") as count:
+        assert hasattr(count, "format_dict")  # tqdm
