@@ -145,7 +145,7 @@ def phase_firstrun(args) -> dict:
 def run_phase(name: str, args, runtime: str = "auto", env: dict | None = None, tag: str = "") -> dict:
     cmd = [sys.executable, __file__, "--phase", name, "--images", args.images, "--limit", str(args.limit),
            "--sample", str(args.sample), "--batch-size", str(args.batch_size), "--runtime", runtime,
-           "--device", args.device, "--out", args.out, "--tag", tag]
+           "--device", args.device, "--out", args.out, f"--tag={tag}"]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise SystemExit(f"phase {name} ({runtime}) failed:\n{done.stderr[-2000:]}")

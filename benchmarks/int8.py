@@ -50,10 +50,12 @@ DEFAULT_CONFIGS = ("minmax:256:int8", "minmax:64:uint8", "minmax:256:uint8", "en
 
 
 def parse_config(text: str) -> tuple[QuantSettings, int]:
-    """'method[-percentile]:images:activations' -> (settings, images)."""
+    """'method[-percentile][+ends]:images:activations' -> (settings, images); +ends keeps the
+    stem and head convolutions in fp32."""
     method, images, activations = text.split(":")
+    method, ends, _ = method.partition("+ends")
     method, _, pct = method.partition("-")
-    return QuantSettings(method, float(pct or 99.99), activations), int(images)
+    return QuantSettings(method, float(pct or 99.99), activations, bool(ends)), int(images)
 
 
 def calibration_batches(encoder, paths: list[Path], batch: int = 16) -> list[np.ndarray]:
@@ -140,7 +142,7 @@ def best_u8s8(result: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="*", default=list(DEFAULT_CONFIGS),
-                    help="method[-percentile]:train images:uint8|int8 (activations)")
+                    help="method[-percentile][+ends]:train images:uint8|int8 (activations)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved speed rounds")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--json", metavar="FILE")

@@ -38,6 +38,7 @@ class QuantSettings(Config):
     method: str = "percentile"
     percentile: float = 99.99
     activations: str = "uint8"
+    fp32_ends: bool = False  # keep the first and the last convolution (stem, head) in fp32
 
     def __post_init__(self) -> None:
         check(self.method in METHODS, "method", f"unknown '{self.method}' (choose from {', '.join(METHODS)})")
@@ -91,7 +92,9 @@ def calibrate(prepared: Path, batches: Iterable[np.ndarray], settings: QuantSett
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.method]
-    extra = {"percentile": settings.percentile} if settings.method == "percentile" else {}
+    # percentile ranks |x|: its range is (-t, t) cut to the tensor's real (min, max), so a
+    # non-negative tensor gets (0, t); without symmetric=True ORT would cut negatives off
+    extra = {"percentile": settings.percentile, "symmetric": True} if settings.method == "percentile" else {}
     with tempfile.TemporaryDirectory() as tmp:
         calibrator = create_calibrator(prepared, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=method, extra_options=extra)
@@ -117,7 +120,9 @@ def quantize(prepared: Path, ranges: dict[str, list[float]], settings: QuantSett
 
     def write(tmp: Path) -> None:
         model = load_model_with_shape_infer(prepared)
-        quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, activations, data, [], [], ops, extra)
+        convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+        keep = [convs[0], convs[-1]] if settings.fp32_ends and convs else []
+        quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, activations, data, [], keep, ops, extra)
         quantizer.quantize_model()
         quantizer.model.save_model_to_file(str(tmp))
 
