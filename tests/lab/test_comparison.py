@@ -10,7 +10,6 @@ from captioning.lab.report import discussion, summarize
 from captioning.lab.report import markdown_table as _markdown_table
 from captioning.lab.report import verdict as _verdict
 
-
 SETTINGS = {"model": {"cell": "x", "hidden_dim": 512, "forget_bias": 1.0}, "train": {"seed": 0, "lr": 1e-3},
             "encoder": {"name": "efficientnet_lite0"}}
 
