@@ -147,6 +147,17 @@ def _equations(variant: str) -> list[str]:
             r"$c_t = f_t \odot c_{t-1} + i_t \odot g_t$", r"$h_t = o_t \odot \tanh(c_t)$"]
 
 
+def _cell_canvas() -> tuple[Figure, Any]:
+    """The page both cell drawings share: one set of axes in drawing units, the cell's grey box."""
+    fig = figure(11.6, 9.75)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set(xlim=(-0.9, 10.7), ylim=(-2.7, 7.05), aspect="equal")
+    ax.set_axis_off()
+    ax.add_patch(FancyBboxPatch((0.85, 0.7), 8.3, 4.9, boxstyle="round,pad=0,rounding_size=0.3",
+                                fc="#eef2f6", ec="0.55", lw=1.2, zorder=0))
+    return fig, ax
+
+
 def lstm_cell_diagram(variant: str = "lstm") -> Figure:
     """The LSTM cell (or its peephole / CIFG variant) as a Figure: belt, gates, equations.
 
@@ -154,12 +165,7 @@ def lstm_cell_diagram(variant: str = "lstm") -> Figure:
     the belt; the equations below use the same symbols."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    fig = figure(11.6, 9.75)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set(xlim=(-0.9, 10.7), ylim=(-2.7, 7.05), aspect="equal")
-    ax.set_axis_off()
-    ax.add_patch(FancyBboxPatch((0.85, 0.7), 8.3, 4.9, boxstyle="round,pad=0,rounding_size=0.3",
-                                fc="#eef2f6", ec="0.55", lw=1.2, zorder=0))
+    fig, ax = _cell_canvas()
     _belt(ax)
     _inputs(ax, variant)
     _gates(ax, variant)
@@ -236,12 +242,7 @@ GRU_EQUATIONS = [r"$z_t = \sigma(W_z\, x_t + U_z\, h_{t-1} + b_z)$", r"$r_t = \s
 def gru_cell_diagram() -> Figure:
     """The GRU cell as a Figure, in the LSTM drawing's symbols: one state h across the top (kept by
     z_t, written by 1 − z_t), the reset gate applied after U_n h_{t-1} as in PyTorch, equations below."""
-    fig = figure(11.6, 9.75)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set(xlim=(-0.9, 10.7), ylim=(-2.7, 7.05), aspect="equal")
-    ax.set_axis_off()
-    ax.add_patch(FancyBboxPatch((0.85, 0.7), 8.3, 4.9, boxstyle="round,pad=0,rounding_size=0.3",
-                                fc="#eef2f6", ec="0.55", lw=1.2, zorder=0))
+    fig, ax = _cell_canvas()
     _gru_state(ax)
     _gru_gates(ax)
     for row, line in enumerate(GRU_EQUATIONS):
