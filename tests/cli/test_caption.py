@@ -229,27 +229,39 @@ def test_killed_run_restarts_to_the_same_file(tmp_path: Path, tiny_checkpoint: P
     assert not sidecar_path(output).exists()
 
 
-def _peak_rss_mb(images: list[Path], tmp_path: Path) -> float:
-    """Peak RSS of `captioning caption` (shipped model, beam 3) over these images, in a child."""
-    out = tmp_path / f"rss-{len(images)}.jsonl"
-    code = ("import resource, sys; from captioning.cli.main import main; rc = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
-    run = subprocess.run([sys.executable, "-c", code, "caption", *map(str, images), "--beam", "3",
-                          "--batch-size", "32", "--output", str(out), "--quiet"],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
+def _rss_by_progress(images: list[Path], tmp_path: Path) -> list[tuple[int, float]]:
+    """(lines written, RSS in MB) of `captioning caption` (shipped model, beam 3), sampled every
+    0.1 s while it runs; the JSONL log is flushed once per batch, so its line count is progress."""
+    out = tmp_path / "rss.jsonl"
+    cmd = [sys.executable, "-m", "captioning.cli.main", "caption", *map(str, images), "--beam", "3",
+           "--batch-size", "32", "--output", str(out), "--quiet"]
+    samples: list[tuple[int, float]] = []
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as child:
+        status = Path(f"/proc/{child.pid}/status")
+        while child.poll() is None:
+            with contextlib.suppress(OSError, ValueError, StopIteration):
+                rss = next(line for line in status.read_text().splitlines() if line.startswith("VmRSS"))
+                done = out.read_bytes().count(b"\n") if out.exists() else 0
+                samples.append((done, int(rss.split()[1]) / 1024))
+            time.sleep(0.1)
+        assert child.wait(timeout=600) == 0, child.stderr.read()[-2000:]
     assert len(out.read_text().splitlines()) == len(images)
-    return int(run.stdout.split()[-1]) / 1024
+    return samples
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
 def test_memory_stays_flat_as_images_grow(core_shared_coco, tmp_path):
-    """Nothing per image is kept beyond its output line: going from 320 to 640 images adds
-    under 35 MB to the peak (keeping each image's uint8 crop alone would add 46 MB). The first
-    few hundred images still warm up allocator arenas, so the smaller run is not tiny."""
-    images = sorted((core_shared_coco / "images").glob("*.jpg"))[:640]
-    small, big = _peak_rss_mb(images[:320], tmp_path), _peak_rss_mb(images, tmp_path)
-    assert big - small < 35, f"peak RSS {small:.0f} MB for 320 images, {big:.0f} MB for 640"
+    """Nothing per image is kept beyond its output line: over one run of 960 images, the RSS
+    after 640 more images is within 40 MB of the RSS once 320 were written (keeping each image's
+    uint8 crop alone would add 96 MB). One run compared with itself, not two runs' peaks: the
+    peak of a fresh process moves by +-100 MB with allocator arenas and thread start-up."""
+    images = sorted((core_shared_coco / "images").glob("*.jpg"))[:960]
+    samples = _rss_by_progress(images, tmp_path)
+    warm = max(rss for done, rss in samples if done <= 320)
+    late = max(rss for done, rss in samples if done >= 320)
+    assert any(done >= 900 for done, _ in samples), "the run ended before it could be sampled"
+    assert late - warm < 40, f"RSS {warm:.0f} MB after 320 images, peak {late:.0f} MB after"
 
 
 def test_thin_image_is_skipped_and_the_others_captioned_in_bounded_memory(tmp_path, tiny_checkpoint):
