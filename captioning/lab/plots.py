@@ -137,8 +137,8 @@ def integer_xticks(ax: Any) -> None:
 
 
 def _cell_of(name: str) -> str:
-    """The cell a gradient-flow curve belongs to: "lstm ∂c" and "lstm" share a colour."""
-    return name.replace("∂c", "").strip(" ,:")
+    """The cell a gradient-flow curve belongs to: "lstm ∂c", "lstm (trained)" and "lstm" share a colour."""
+    return name.replace("∂c", "").replace("(trained)", "").strip(" ,:")
 
 
 def _same_as(y: np.ndarray, drawn: Mapping[str, np.ndarray], rtol: float = 0.02) -> str | None:
@@ -155,9 +155,10 @@ def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | Non
     """The Frobenius norm of the Jacobian, ‖∂h_t/∂h_0‖_F, for t = 1..T on a log y-axis, one line
     per name (the vanishing-gradient picture). Names containing "∂c" (e.g. "lstm ∂c", from
     gradient_flow(source="c", target="c")) are ‖∂c_t/∂c_0‖_F, drawn dashed in their cell's colour
-    ("lstm"); styles[name] overrides a line's matplotlib keywords. A curve that coincides with one
-    drawn before it says so in the legend and gets a larger marker. hidden_size=H draws √H, the
-    norm of an identity Jacobian (a step that keeps every direction of h intact)."""
+    ("lstm"), and "lstm (trained)" is drawn in that colour with filled markers; styles[name]
+    overrides a line's matplotlib keywords. A curve that coincides with one drawn before it says
+    so in the legend and gets a larger marker. hidden_size=H draws √H, the norm of an identity
+    Jacobian (a step that keeps every direction of h intact). Many curves: the legend goes beside."""
     cells = list(dict.fromkeys(_cell_of(str(name)) for name in norms))
     has_c = any("∂c" in str(name) for name in norms)
     fig = figure(6.4, 4.2, layout="constrained")
@@ -169,6 +170,8 @@ def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | Non
         style = line_style(cells.index(_cell_of(name)))
         twin = _same_as(y, drawn)
         style.update(ls="--" if "∂c" in name else "-", ms=7 if twin else 3.5)
+        if "(trained)" in name:
+            style.update(mfc=style["color"], lw=2.0)
         style["marker"] = style["marker"] if len(y) <= 40 else None
         style.update((styles or {}).get(name, {}))
         label = f"{name} (on top of {twin})" if twin else name
@@ -186,7 +189,10 @@ def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | Non
            ylabel=f"Frobenius norm of the Jacobian, log scale\n{ylabel}")
     integer_xticks(ax)
     ax.grid(True, which="both", alpha=0.25)
-    if norms:
+    if len(ax.lines) > 8:
+        fig.set_figwidth(fig.get_figwidth() + 2.2)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    elif norms:
         ax.legend(fontsize=8)
     return fig
 
@@ -228,8 +234,9 @@ def plot_comparison(runs: list[dict], table: dict[str, dict]) -> Figure:
     fig = figure(11, 4)
     ax1, ax2 = fig.subplots(1, 2)
     names = list(table)
-    ax1.bar(names, [table[c]["CIDEr"][0] for c in names], yerr=[table[c]["CIDEr"][1] for c in names],
+    ax1.bar(range(len(names)), [table[c]["CIDEr"][0] for c in names], yerr=[table[c]["CIDEr"][1] for c in names],
             capsize=4, color=[line_style(i)["color"] for i in range(len(names))])
+    ax1.set_xticks(range(len(names)), [c.replace("-", "\n") for c in names])  # "lstm\nopen\noutput" fits
     ax1.set_ylabel("test CIDEr (greedy)")
     ax1.set_title("Test CIDEr, mean ± std over seeds")
     for i, cell in enumerate(names):

@@ -3,6 +3,7 @@ discussion of the chapter's claims, written from the measured numbers and the se
 
 from __future__ import annotations
 
+import json
 import statistics
 
 from ..decoder.config import DecoderConfig
@@ -153,9 +154,10 @@ def _val_images(train: TrainConfig) -> str:
 
 
 def settings_differences(runs: list[dict]) -> list[str]:
-    """Settings that differ between records beyond the cell and the seed (should be none)."""
+    """Settings that differ between records beyond the cell and the seed (should be none). Each is
+    compared in its JSON form: a run just trained holds tuples where a record read back holds lists."""
     def shared(r: dict) -> dict:
-        s = r["settings"]
+        s = json.loads(json.dumps(r["settings"]))
         return {**{f"model.{k}": v for k, v in s["model"].items() if k != "cell"},
                 **{f"train.{k}": v for k, v in s["train"].items() if k != "seed"},
                 **{f"encoder.{k}": v for k, v in s["encoder"].items()}}

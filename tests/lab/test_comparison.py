@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from captioning.lab.report import discussion, summarize
+from captioning.lab.report import discussion, settings_differences, summarize
 from captioning.lab.report import markdown_table as _markdown_table
 from captioning.lab.report import verdict as _verdict
 
@@ -101,6 +101,18 @@ def test_ablations_get_their_own_verdicts_and_differing_settings_are_flagged():
     assert "**Ablation: the GRU's reset gate.** gru beats gru-open-reset on CIDEr" in text
     assert "**Ablation: the LSTM's output gate.** lstm and lstm-open-output are within seed noise" in text
     assert "**Warning: the records differ in train.lr**" in text
+
+
+def test_a_run_just_trained_matches_the_records_read_back():
+    # In memory a setting may be a tuple; read back from its JSON record it is a list: the same.
+    fresh = {**fake_run("gru", 2, 51.0, 3_000_000),
+             "settings": {**SETTINGS, "encoder": {"name": "efficientnet_lite0", "mean": (0.5, 0.5, 0.5)}}}
+    read_back = [{**r, "settings": {**SETTINGS, "encoder": {"name": "efficientnet_lite0", "mean": [0.5, 0.5, 0.5]}}}
+                 for r in RUNS]
+    assert settings_differences([*read_back, fresh]) == []
+    assert "**Warning" not in discussion(summarize([*read_back, fresh]), FLOW, [*read_back, fresh])
+    changed = {**fresh, "settings": {**fresh["settings"], "encoder": {"name": "efficientnet_lite0", "mean": (0.4,)}}}
+    assert settings_differences([*read_back, changed]) == ["encoder.mean"]
 
 
 def test_discussion_only_states_what_was_measured():

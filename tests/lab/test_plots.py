@@ -1,6 +1,8 @@
 """The lab figures, checked on their axes data: where the points sit, what the labels say, which
 units are shown, that ticks are whole numbers and that coinciding curves stay distinguishable."""
 
+import itertools
+
 import numpy as np
 import pytest
 from matplotlib.text import Annotation
@@ -41,6 +43,19 @@ def test_gradient_flow_cell_state_curves_are_dashed_in_their_cells_colour():
     assert lines["rnn"].get_color() == "k"  # styles override
     assert r"\partial c_t" in ax.get_ylabel() and "cell state" in ax.get_title()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == list(norms)
+
+
+def test_gradient_flow_trained_curves_share_their_cells_colour_and_many_get_a_legend_beside():
+    norms = {f"{c}{t}": [1.0 + i, 0.5 + i + len(t)] for i, c in enumerate(("lstm", "gru", "rnn", "cifg", "peephole"))
+             for t in ("", " (trained)")}
+    fig = plots.plot_gradient_flow(norms)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    assert lines["gru (trained)"].get_color() == lines["gru"].get_color() != lines["lstm"].get_color()
+    assert lines["gru"].get_markerfacecolor() == "none" and lines["gru (trained)"].get_markerfacecolor() != "none"
+    fig.canvas.draw()
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1  # beside the curves, not over them
 
 
 def test_gradient_flow_of_a_single_step_has_an_integer_tick():
@@ -113,6 +128,17 @@ def test_comparison_curves_stay_visible_when_they_coincide():
     assert all(line.get_markerfacecolor() == "none" for line in ax.lines)  # hollow: see through
     assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
     _assert_integer_xticks(ax)
+
+
+def test_comparison_bar_labels_do_not_overlap():
+    cells = ("lstm", "peephole", "cifg", "gru", "rnn", "lstm-open-output", "gru-open-reset")
+    table = {c: {"CIDEr": (60.0, 1.0)} for c in cells}
+    fig = plots.plot_comparison([{"cell": c, "val_curve": [1.0, 2.0]} for c in cells], table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][-2:] == ["lstm\nopen\noutput", "gru\nopen\nreset"]
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels()]
+    assert all(a.x1 < b.x0 for a, b in itertools.pairwise(boxes))
 
 
 def test_gradient_flow_marks_a_curve_drawn_on_top_of_another_and_draws_sqrt_h():
