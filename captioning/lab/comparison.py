@@ -43,6 +43,14 @@ def record_path(records: str | Path, cell: str, seed: int) -> Path:
     return Path(records) / f"{cell}-seed{seed}.json"
 
 
+def read_records(records: str | Path) -> list[dict]:
+    """Every run record in a records folder, cell by cell in the comparison's order, then by seed:
+    what the report was written from (cells.json names the folder rather than repeating them)."""
+    order = {cell: i for i, cell in enumerate(ComparisonConfig().cells)}
+    runs = [read_json(path) for path in Path(records).glob("*-seed*.json")]
+    return sorted(runs, key=lambda r: (order.get(r["cell"], len(order)), r["cell"], r["seed"]))
+
+
 def planned_runs(cmp: ComparisonConfig) -> list[tuple[str, int]]:
     """(cell, seed) in training order: seed-major, so a partial comparison has every cell's seed 0."""
     return [(cell, seed) for seed in range(cmp.seeds) for cell in cmp.cells]

@@ -3,9 +3,11 @@
 import json
 import shutil
 import statistics
+from pathlib import Path
 
 import pytest
 
+from captioning.lab.comparison import read_records
 from captioning.lab.report import discussion, settings_differences, summarize
 from captioning.lab.report import markdown_table as _markdown_table
 from captioning.lab.report import verdict as _verdict
@@ -119,6 +121,25 @@ def test_discussion_only_states_what_was_measured():
     only = summarize([r for r in RUNS if r["cell"] == "lstm"])
     text = discussion(only, {}, RUNS[:3])
     assert "beats" not in text and "Gradient flow" not in text
+
+
+def test_the_committed_report_is_what_its_committed_records_say():
+    # results/cells.json names its records folder; the notebook rebuilds the table from it.
+    root = Path(__file__).resolve().parents[2]
+    results = json.loads((root / "results" / "cells.json").read_text())
+    runs = read_records(root / results["records"])
+    assert [r["cell"] for r in runs[:3]] == ["lstm"] * 3 and [r["seed"] for r in runs[:3]] == [0, 1, 2]
+    table = summarize(runs)
+    assert list(table) == list(results["summary"])
+    for cell, row in table.items():
+        assert row["CIDEr"] == pytest.approx(results["summary"][cell]["CIDEr"])
+
+
+def test_read_records_orders_cells_as_the_comparison_does(tmp_path):
+    for cell, seed in (("gru", 1), ("lstm", 1), ("gru", 0), ("lstm", 0)):
+        (tmp_path / f"{cell}-seed{seed}.json").write_text(json.dumps({"cell": cell, "seed": seed}))
+    (tmp_path / "notes.json").write_text("{}")  # not a record
+    assert [(r["cell"], r["seed"]) for r in read_records(tmp_path)] == [("lstm", 0), ("lstm", 1), ("gru", 0), ("gru", 1)]
 
 
 @pytest.mark.integration
