@@ -114,15 +114,16 @@ def train_cell(cell: str, seed: int, prepared: tuple, encoder: EncoderSpec, mode
     best = Checkpoint.load(run_dir / "best", device).decoder
     test = evaluate_split(best, split["test"].features, recs["test"], vocab)["scores"]
     feats, tokens = _probe_captions(split["test"])
+    curves = _curves(run_dir)
     record = {"format": RECORD_FORMAT, "cell": cell, "seed": seed,
               "settings": {"model": model.to_dict(), "train": train.to_dict(), "encoder": encoder.to_dict()},
-              **summary, "test": test, "val_curve": _curves(run_dir)["val_cider"], "curves": _curves(run_dir),
+              **summary, "test": test, "val_curve": curves["val_cider"], "curves": curves,
               "gradient_flow": flow_of(best, feats, tokens), "recurrence": recurrence_stats(best, feats, tokens),
               "gate_trace": gate_trace(best, split["test"], vocab)}
     record["wall_seconds"] = summary["train_seconds"] + time.time() - start  # epochs (kept across resumes) + scoring
     write_json(path, record)
     log.info("wrote %s", path)
-    return record
+    return read_json(path)  # as a clone reads it (lists, not tuples), so the report is the same either way
 
 
 def fresh_flow(cells: list[str], test: SplitTensors, model: DecoderConfig) -> dict[str, dict[str, list[float]]]:
