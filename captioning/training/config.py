@@ -37,6 +37,7 @@ class TrainConfig(Config):
 
 
 SCST_BASELINES = ("greedy", "mean")
+SCST_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -60,10 +61,15 @@ class ScstConfig(Config):
                              "(keeps SCST from drifting off the references on a small train split)")
     clip_norm: float = option(5.0, "clip the global gradient norm")
     patience: int = option(3, "stop after this many epochs without a better val CIDEr")
+    lr_schedule: str = option("constant", "constant, or cosine: decay to lr * min_lr_ratio by the last epoch",
+                              choices=SCST_SCHEDULES)
+    min_lr_ratio: float = option(0.1, "where the cosine schedule ends, as a fraction of lr")
     val_images: int = option(0, "validate on the first N val images (0: all)")
     seed: int = option(0, "seed for sampling and batching")
 
     def __post_init__(self) -> None:
+        check(self.lr_schedule in SCST_SCHEDULES, "lr_schedule", f"unknown '{self.lr_schedule}' (constant or cosine)")
+        check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("epochs", "batch_images", "samples", "max_len"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")

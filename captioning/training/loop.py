@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,11 @@ def _wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTensors | Vocabulary,
         out_dir: str | Path | DecoderConfig, *earlier: Any, resume: bool = False,
-        device: str | torch.device = "cpu", progress: bool = True, amp: bool = False) -> dict:
+        device: str | torch.device = "cpu", progress: bool = True, amp: bool = False,
+        on_epoch: Callable[[int, CaptionDecoder], None] | None = None) -> dict:
     """Train with `objective`; return the summary of the best epoch. Writes best/, latest/ and
-    metrics.jsonl in out_dir. amp trains under autocast where the device has a fast half type
+    metrics.jsonl in out_dir; on_epoch(epoch, decoder) runs on rank 0 after each saved epoch
+    (epoch 0 too when the start is validated), e.g. to keep every epoch's weights. amp trains under autocast where the device has a fast half type
     (core.devices.amp_dtype), else in fp32 with a warning. The earlier cross-entropy form
     fit(train, val, vocab, model_cfg, train_cfg, encoder, out_dir, ...) still works."""
     if isinstance(objective, SplitTensors):
@@ -151,6 +154,8 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
         best = state.count(record)
         if w.main:
             run.finish_epoch(_checkpoint(objective, start, decoder, epoch, record, precision), record, state, opt, best)
+            if on_epoch:
+                on_epoch(epoch, decoder)
         return record
 
     if state.best_cider < 0 and objective.validate_start:  # the starting point: epoch 0, the best/ to beat

@@ -117,7 +117,11 @@ class SelfCritical:
         return torch.optim.Adam(decoder.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
 
     def schedule(self, steps_per_epoch: int) -> Callable[[int], float]:
-        return lambda step: 1.0
+        """Constant, or cosine decay over the run's epochs (no warm-up: SCST starts from a trained model)."""
+        if self.config.lr_schedule == "constant":
+            return lambda step: 1.0
+        return lr_schedule(TrainConfig(epochs=self.config.epochs, warmup_epochs=0.0,
+                                       min_lr_ratio=self.config.min_lr_ratio), steps_per_epoch)
 
     def loss(self, decoder: CaptionDecoder, part: Share) -> tuple[Tensor, dict[str, float]]:
         cfg, k, dev = self.config, self.config.samples, next(decoder.parameters()).device

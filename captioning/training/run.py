@@ -4,7 +4,7 @@ either objective; and the export step that picks a checkpoint's default decoding
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from .loop import CrossEntropy, SelfCritical, fit
 from .provenance import caption_words
 
 log = logging.getLogger(__name__)
+EpochHook = Callable[[int, torch.nn.Module], None]  # loop.fit's on_epoch
 
 
 def _with_val(split: dict[str, SplitTensors]) -> dict[str, SplitTensors]:
@@ -34,7 +35,8 @@ def _with_val(split: dict[str, SplitTensors]) -> dict[str, SplitTensors]:
 
 def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder: EncoderSpec,
                 model: DecoderConfig, cfg: TrainConfig, out: str | Path, resume: bool = False,
-                device: str | torch.device = "cpu", progress: bool = True, amp: bool = False) -> dict:
+                device: str | torch.device = "cpu", progress: bool = True, amp: bool = False,
+                on_epoch: EpochHook | None = None) -> dict:
     """Vocabulary from the train captions, tensors for every split, then cross-entropy training."""
     vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words)
     split = _with_val(split)
@@ -42,19 +44,19 @@ def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder:
     log.info("training a %s decoder on %d images / %d captions, vocabulary %d", model.cell,
              len(split["train"]), len(split["train"].tokens), len(vocab))
     return fit(CrossEntropy(cfg, vocab, model, encoder), split["train"], split["val"], out, resume=resume,
-               device=device, progress=progress, amp=amp)
+               device=device, progress=progress, amp=amp, on_epoch=on_epoch)
 
 
 def fine_tune(init: Checkpoint, records: Sequence[ImageRecord], features: torch.Tensor, cfg: ScstConfig,
               out: str | Path, resume: bool = False, device: str | torch.device = "cpu", progress: bool = True,
-              amp: bool = False) -> dict:
+              amp: bool = False, on_epoch: EpochHook | None = None) -> dict:
     """SCST from a cross-entropy or SCST checkpoint, on tensors in its own vocabulary and with
     the caption length of the cross-entropy run its record chain starts from."""
     words = caption_words(init.training, str(init.folder))
     _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab)
     split = _with_val(split)
     return fit(SelfCritical(cfg, init), split["train"], split["val"], out, resume=resume, device=device,
-               progress=progress, amp=amp)
+               progress=progress, amp=amp, on_epoch=on_epoch)
 
 
 def choose_decoding(decoder: StepDecoder, vocab: Vocabulary, features: torch.Tensor, val: Sequence[ImageRecord],
