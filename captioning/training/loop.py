@@ -21,6 +21,7 @@ import torch
 
 from ..core import distributed
 from ..core.devices import amp_dtype, autocast
+from ..core.errors import InputError
 from ..core.progress import progress_bar
 from ..data.tensors import SplitTensors
 from ..decoder.checkpoint import Checkpoint
@@ -132,6 +133,8 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
     start = objective.start()
     decoder = start.decoder.to(device)
     items, opt = objective.prepare(train), objective.optimizer(decoder)
+    if not items:  # an epoch of no steps has no statistics: refuse before any file is touched
+        raise InputError("the train split has no non-empty captions: nothing to train on")
     state = run.start(resume, decoder, opt, write=w.main)
     steps = math.ceil(items / objective.batch_size)
     for group in opt.param_groups:  # runs saved without a schedule (earlier SCST) resume too
