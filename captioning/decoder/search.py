@@ -98,12 +98,18 @@ def _pick(logp: Tensor, cfg: DecodeConfig, gen: torch.Generator | None) -> Tenso
     if cfg.top_k:
         kth = logits.topk(min(cfg.top_k, logits.size(-1)), -1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, NEG)
-    if cfg.top_p < 1:
-        sorted_l, order = logits.sort(-1, descending=True)
-        cum = sorted_l.softmax(-1).cumsum(-1)
-        drop = cum - sorted_l.softmax(-1) >= cfg.top_p  # keep the smallest set reaching top_p
-        logits = logits.scatter(-1, order, sorted_l.masked_fill(drop, NEG))
-    return torch.multinomial(logits.float().softmax(-1), 1, generator=gen).squeeze(1)
+    return torch.multinomial(top_p_filter(logits, cfg.top_p).float().softmax(-1), 1, generator=gen).squeeze(1)
+
+
+def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
+    """Nucleus sampling's filter: each row's words outside the smallest set of most likely words
+    whose probabilities reach top_p set to -inf (a new tensor; top_p >= 1 returns logits as they are)."""
+    if top_p >= 1:
+        return logits
+    sorted_l, order = logits.sort(-1, descending=True)
+    probs = sorted_l.softmax(-1)
+    drop = probs.cumsum(-1) - probs >= top_p  # the words before it already reach top_p
+    return logits.scatter(-1, order, sorted_l.masked_fill(drop, NEG))
 
 
 def _rows(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig, gen: torch.Generator | None
