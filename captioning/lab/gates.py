@@ -3,8 +3,9 @@
 gate_events finds the words where the mean forget gate drops below what it was doing so far;
 plot_gates(events=...) marks them. On the shipped LSTM's caption "a group of people standing on a
 beach with a kite" the dips are at the nouns that close a phrase (group, people, beach, kite), as
-the cell makes room for the next one. pick_traced_caption picks a caption the model gets right,
-so a notebook traces the gates of a success rather than of a random failure."""
+the cell makes room for the next one. pick_traced_caption picks the model's highest-scored caption
+to trace (high CIDEr, not necessarily right), and words_in_no_reference names the caption's words
+that no reference contains, the place to look for a hallucinated object."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
+from ..text.tokenizer import tokenize
 from .plots import steps_by_units
 
 
@@ -37,7 +39,8 @@ def pick_traced_caption(scores: Mapping[Hashable, Any] | Sequence[Any],
     min_words words (when captions are given); first one on ties, NaN scores skipped.
 
     scores are numbers or per-image metric dicts such as metrics.coco.score_captions' second
-    value ({image: {"CIDEr": ..., ...}}, read at `metric`): a caption the model gets right."""
+    value ({image: {"CIDEr": ..., ...}}, read at `metric`). The best score is not proof of a right
+    caption: check it against its references (words_in_no_reference)."""
     items = scores.items() if isinstance(scores, Mapping) else enumerate(scores)
     value = {k: float(v[metric] if isinstance(v, Mapping) else v) for k, v in items}
     if captions is not None:
@@ -47,3 +50,10 @@ def pick_traced_caption(scores: Mapping[Hashable, Any] | Sequence[Any],
     if not value:
         raise ValueError(f"no scored caption with at least {min_words} words to pick from")
     return max(value, key=value.__getitem__)
+
+
+def words_in_no_reference(caption: str, references: Sequence[str]) -> list[str]:
+    """The caption's words (COCO tokenization) that none of the references contains, in caption
+    order, once each: a high-CIDEr caption can still name something that is not in the photo."""
+    known = {w for ref in references for w in tokenize(ref)}
+    return list(dict.fromkeys(w for w in tokenize(caption) if w not in known))

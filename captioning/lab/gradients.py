@@ -2,10 +2,13 @@
 
 This makes the chapter's vanishing-gradient argument measurable: a tanh RNN's Jacobian norm
 decays geometrically with t, while the LSTM's additive cell path (forget gate near 1) keeps it
-alive. recurrence_stats measures the mechanism behind each decay rate: forget gates, tanh slopes.
+alive. recurrence_stats measures what each decay rate comes with: forget gates, tanh slopes;
+steps_to_fraction turns a per-step rate into a reach in words.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -118,6 +121,14 @@ def decay_rate(norms: Tensor) -> float:
     return float((n[-1] / n[0]) ** (1.0 / (n.numel() - 1)))
 
 
+def steps_to_fraction(rate: float, fraction: float = 0.01) -> float:
+    """Steps after which a constant per-step ratio `rate` (decay_rate) leaves `fraction` of the
+    first step's norm: log(fraction) / log(rate); inf when the rate does not shrink (rate >= 1)."""
+    if not 0 < fraction < 1 or rate <= 0:
+        raise ValueError(f"need 0 < fraction < 1 and rate > 0, got fraction={fraction}, rate={rate}")
+    return math.inf if rate >= 1 else math.log(fraction) / math.log(rate)
+
+
 def _trace(stack: CellStack, inputs: Tensor, states: list[State], layer: int) -> tuple[list, list]:
     """Teacher-force inputs [B, T, I] through the stack; one layer's gate dicts and h per step."""
     gates, hs = [], []
@@ -137,7 +148,8 @@ def recurrence_stats(decoder, features: Tensor, tokens: Tensor, *, layer: int = 
     with a cell state also c_decay_rate, of ‖∂c_t/∂c_0‖). Gated cells: keep, the mean over units,
     steps and batch of `keep_gate` (the forget gate, or the GRU's update gate z, the share of h it
     keeps). The tanh RNN: tanh_slope, the mean of tanh' = 1 − h_t²; weight_hh_norm, the spectral
-    norm of its recurrent matrix; gain, their product (an estimate of the per-step gain).
+    norm of its recurrent matrix; gain, their product: a rough upper scale of one step's stretch
+    (‖diag(1 − h²) U‖ ≤ max slope × ‖U‖), not an estimate of the measured per-step factor.
     tokens [B, T] should be real words (cut before the padding); stats come from `layer`."""
     rnn = decoder.rnn
     was_training = decoder.training

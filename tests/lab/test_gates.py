@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from captioning.lab.gates import gate_events, pick_traced_caption
+from captioning.lab.gates import gate_events, pick_traced_caption, words_in_no_reference
 
 WORDS = ["<start>", "a", "man", "riding", "a", "wave", "on", "a", "surfboard"]
 MEANS = [0.9, 0.9, 0.88, 0.5, 0.85, 0.86, 0.35, 0.8, 0.82]  # dips at "riding" and "on"
@@ -51,3 +51,10 @@ def test_pick_from_sequences_ties_and_nan():
     assert pick_traced_caption([0.2, 0.9], ["one two three", "short"], min_words=3) == 0
     with pytest.raises(ValueError, match="at least 9 words"):
         pick_traced_caption([0.2, 0.9], ["one two three", "short"], min_words=9)
+
+
+def test_words_in_no_reference_names_what_the_references_do_not_say():
+    refs = ["A little girl sitting on a bed with a teddy bear.", "A girl sitting on a bed in a room."]
+    assert words_in_no_reference("a little girl sitting on a bed with a laptop", refs) == ["laptop"]
+    assert words_in_no_reference("A Girl, on a BED!", refs) == []
+    assert words_in_no_reference("a laptop and a laptop bag", refs) == ["laptop", "and", "bag"]

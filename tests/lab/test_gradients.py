@@ -13,6 +13,7 @@ from captioning.lab.gradients import (
     gradient_flow,
     gradient_flow_by_cell,
     recurrence_stats,
+    steps_to_fraction,
 )
 
 B, IN, H, T = 4, 6, 12, 30
@@ -216,6 +217,14 @@ def test_decay_rate_is_the_geometric_mean_step_ratio():
     assert decay_rate([1.0, 3.0, 1.0]) == pytest.approx(1.0)  # ratios 3 and 1/3
     with pytest.raises(ValueError):
         decay_rate([1.0])
+
+
+def test_steps_to_fraction_inverts_a_constant_rate():
+    assert steps_to_fraction(0.5, 0.125) == pytest.approx(3.0)
+    assert 0.9 ** steps_to_fraction(0.9) == pytest.approx(0.01)
+    assert steps_to_fraction(1.0) == float("inf") and steps_to_fraction(1.2) == float("inf")
+    with pytest.raises(ValueError):
+        steps_to_fraction(0.9, 1.5)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "peephole", "cifg", "gru"])
