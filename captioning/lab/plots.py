@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ..render.layout import figure, to_numpy
+from ..render.layout import figure, text_width_in, to_numpy
 
 
 def steps_by_units(name: str, value: Any, steps: int) -> np.ndarray:
@@ -69,12 +69,15 @@ def _draw_events(ax: Any, events: Sequence[tuple[int, str]], steps: int) -> None
 
 
 def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *, max_units: int = 64,
-               units: str = "first", events: Sequence[tuple[int, str]] | None = None) -> Figure:
+               units: str = "first", events: Sequence[tuple[int, str]] | None = None,
+               width: float | None = None, words_on_every_panel: bool = False) -> Figure:
     """Word × unit heatmaps of each gate's activations (gates[name] is [T, H]) above a panel of the
     per-word mean of each gate; an optional 'cell_norm' ([T], or [T, H] states) gets its own panel.
 
     units="variance" shows each gate's most varying units instead of the first max_units; events,
-    (word position, label) pairs such as gates.gate_events gives, mark words on the mean panel."""
+    (word position, label) pairs such as gates.gate_events gives, mark words on the mean panel.
+    width (inches) fixes the figure's width (default: from the number of words);
+    words_on_every_panel labels the words under every panel, not only the bottom one."""
     tokens = [str(t) for t in tokens]
     steps, x = len(tokens), np.arange(len(tokens))
     mats = {k: steps_by_units(k, v, steps) for k, v in gates.items() if k != "cell_norm"}
@@ -85,16 +88,22 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *, max_units: in
     rows = max((len(i) for i in shown.values()), default=0)
     heights = [float(np.clip(0.14 * rows, 1.2, 3.0))] * len(mats) + [1.8] * bool(mats)  # ~11 px a unit
     heights += [1.2] * (norm is not None)
-    width, height = float(np.clip(1.8 + 0.45 * steps, 6, 18)), sum(heights) + 1.0
+    width = width or float(np.clip(1.8 + 0.45 * steps, 6, 18))
+    per_word = (width - 1.3) * 40 / 41 / max(steps, 1)  # inches of heatmap per word
+    rotate = max((text_width_in(t, 10) for t in tokens), default=0.0) > 0.9 * per_word  # they would touch
+    extra = (0.6 if rotate else 0.25) * words_on_every_panel  # inches more between panels, for words
+    n, total = len(heights), sum(heights)
+    row = (total - 0.1) / (n + 0.35 * (n - 1))  # the mean panel's height in inches without `extra`
+    height = total + 1.0 + extra * (n - 1)
     fig = figure(width, height)  # margins in inches, not constrained layout: half the drawing time
-    grid = fig.add_gridspec(len(heights), 2, width_ratios=[40, 1], height_ratios=heights, wspace=0.03,
-                            hspace=0.35, left=0.8 / width, right=1 - 0.5 / width, top=1 - 0.3 / height,
-                            bottom=0.8 / height)
+    grid = fig.add_gridspec(n, 2, width_ratios=[40, 1], height_ratios=heights, wspace=0.03,
+                            hspace=0.35 + extra / row, left=0.8 / width, right=1 - 0.5 / width,
+                            top=1 - 0.3 / height, bottom=0.8 / height)
     axes = [fig.add_subplot(grid[i, 0]) for i in range(len(heights))]
     for ax in axes[1:]:
         ax.sharex(axes[0])
     for ax in axes[:-1]:
-        ax.tick_params(labelbottom=False)
+        ax.tick_params(labelbottom=words_on_every_panel)
     sigmoid = {name: bool(m.min() >= 0 and m.max() <= 1) for name, m in mats.items()}
     for i, (name, m) in enumerate(mats.items()):
         _heatmap(fig, axes[i], fig.add_subplot(grid[i, 1]), name, m, shown[name], sigmoid[name], units)
@@ -114,9 +123,9 @@ def plot_gates(tokens: Sequence[str], gates: Mapping[str, Any], *, max_units: in
         ax.title.set(fontsize=10, ha="left", x=0)
         if ax.lines:
             ax.grid(alpha=0.3)
-    rotate = steps > 8 or max(map(len, tokens), default=0) > 6
-    axes[-1].set_xticks(x, tokens, rotation=45 * rotate, ha="right" if rotate else "center",
-                        rotation_mode="anchor", parse_math=False)
+    for ax in axes if words_on_every_panel else axes[-1:]:
+        ax.set_xticks(x, tokens, rotation=45 * rotate, ha="right" if rotate else "center",
+                      rotation_mode="anchor", parse_math=False)
     return fig
 
 
