@@ -66,3 +66,18 @@ def early_stopping(runs: Iterable[dict]) -> tuple[int, int, int]:
     stopped = sum(r["best_epoch"] < r["epochs_run"] < r["settings"]["train"]["epochs"] for r in runs)
     epochs = [r["epochs_run"] for r in runs]
     return stopped, min(epochs), max(epochs)
+
+
+def verdict_line(v: dict) -> str:
+    """One comparison of lab.significance.verdicts in words: the means, the effect with its 95%
+    interval, p with the test and the smallest p its seed counts allow, and what every seed says."""
+    cell, against = v["cell"], v["against"]
+    seeds = {"above": f"every {cell} seed above every {against} seed",
+             "below": f"every {cell} seed below every {against} seed"}.get(v["direction"], "the seeds overlap")
+    interval = ("no interval: one seed" if v["interval"] is None
+                else "95% interval {:+.1f} to {:+.1f}".format(*v["interval"]))
+    n = " vs ".join(str(k) for k in v["n_seeds"])
+    return (f"{cell} vs {against}, test {v['metric']}: {v['means'][0]:.1f} vs {v['means'][1]:.1f}, effect "
+            f"{v['effect']:+.1f} ({interval}); {seeds}\n    p = {v['p']:.2f}, "
+            f"{v['test']} (smallest p possible with {n} seeds: {v['min_p']:.2f}): "
+            + ("established (p < 0.05)" if v["established"] else "not established"))

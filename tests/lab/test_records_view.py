@@ -15,6 +15,7 @@ from captioning.lab.records_view import (
     span,
     stored_trace,
     trained_flow,
+    verdict_line,
 )
 
 RECORDS = Path(__file__).resolve().parents[2] / "results" / "cell-runs"
@@ -83,3 +84,16 @@ def test_the_committed_records_hold_what_notebook_04_reads():
     words, gates, _ = stored_trace(runs_of(runs, "gru")[0])
     assert set(gates) == {"update", "reset"} and all(g.shape[0] == len(words) for g in gates.values())
     assert np.all((gates["reset"] >= 0) & (gates["reset"] <= 1))
+
+
+def test_verdict_line_says_effect_interval_p_and_what_every_seed_says():
+    v = {"cell": "rnn", "against": "lstm", "metric": "CIDEr", "n_seeds": [3, 3], "means": [55.6, 65.1],
+         "effect": -9.5, "interval": [-24.3, 5.3], "p": 0.1, "test": "exact permutation test over seeds (two-sided)",
+         "min_p": 0.1, "direction": "below", "established": False}
+    line = verdict_line(v)
+    assert line.startswith("rnn vs lstm, test CIDEr: 55.6 vs 65.1, effect -9.5 (95% interval -24.3 to +5.3)")
+    assert "every rnn seed below every lstm seed" in line and "p = 0.10, exact permutation" in line
+    assert "3 vs 3 seeds: 0.10" in line and line.endswith("not established")
+    mixed = verdict_line(v | {"direction": "mixed", "p": 0.01, "established": True})
+    assert "the seeds overlap" in mixed and mixed.endswith("established (p < 0.05)")
+    assert "(no interval: one seed)" in verdict_line(v | {"interval": None, "n_seeds": [1, 3]})
