@@ -27,7 +27,8 @@ DEBUG_ENV = "CAPTIONING_DEBUG"
 COMMANDS = {"split": ("data_commands", "split"), "extract-features": ("data_commands", "extract_features"),
             "train": ("train_commands", "train"), "scst": ("train_commands", "scst"),
             "export": ("train_commands", "export"), "compare-cells": ("train_commands", "compare_cells"),
-            "evaluate": ("eval_commands", "evaluate"), "caption": ("caption_commands", "caption")}
+            "evaluate": ("eval_commands", "evaluate"), "caption": ("caption_commands", "caption"),
+            "recipe": ("recipe_commands", "recipe")}
 
 
 class _StderrHandler(logging.Handler):

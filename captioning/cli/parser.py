@@ -11,12 +11,12 @@ from ..decoder.decode_config import DecodeConfig
 from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.config import ComparisonConfig
 from ..tools.job import CaptionJob
-from ..training.config import ScstConfig, TrainConfig
+from ..training.config import RecipeConfig, ScstConfig, TrainConfig
 from .options import add_options
 
 DESCRIPTION = ("Show-and-Tell image captioning: a pretrained CNN vector initializes an LSTM-family "
                "decoder. Subcommands: split, extract-features, train, scst, export, evaluate, caption, "
-               "compare-cells.")
+               "compare-cells, recipe.")
 FEATURES = ("device", "runtime", "workers", "cache", "amp")  # ComputeConfig fields for dataset commands
 
 
@@ -123,8 +123,17 @@ def _compare_parser(sub) -> None:
     add_options(p, ComputeConfig, only=FEATURES)
 
 
+def _recipe_parser(sub) -> None:
+    p = sub.add_parser("recipe", help="run the recipe search's trials that have no record; write its report")
+    _dataset_args(p)
+    add_options(p, RecipeConfig)
+    p.add_argument("--status", action="store_true", help="say how many trials have a record and exit")
+    p.add_argument("--report", action="store_true", help="only rewrite the report from the records")
+    add_options(p, ComputeConfig, only=FEATURES)
+
+
 PARSERS = (_split_parser, _extract_parser, _train_parser, _scst_parser, _export_parser, _evaluate_parser,
-           _caption_parser, _compare_parser)
+           _caption_parser, _compare_parser, _recipe_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

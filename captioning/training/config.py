@@ -77,3 +77,15 @@ class ScstConfig(Config):
         check(self.baseline != "mean" or self.samples >= 2, "samples", "the mean baseline needs at least 2")
         check(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
         check(self.ce_weight >= 0, "ce_weight", f"must be >= 0, got {self.ce_weight}")
+
+
+@dataclass
+class RecipeConfig(Config):
+    """The recipe search: its plan, where records and run folders go, and which trials to run."""
+
+    plan: str = option("results/recipe/plan.json", "the trials, in order (JSON)", metavar="FILE")
+    records: str = option("results/recipe", "one committed JSON record per finished trial; trials with a "
+                          "record are not run again", metavar="DIR")
+    work: str = option("runs/recipe", "the trials' run folders and kept checkpoints", metavar="DIR")
+    only: tuple[str, ...] = option((), "run only these trials (and retrain what they start from if missing)",
+                                   metavar="NAME")

@@ -16,7 +16,8 @@ from ..core.errors import InputError
 from .config import ScstConfig, TrainConfig
 
 RECORD_VERSION = 1
-OBJECTIVES: dict[str, type[Config]] = {"cross-entropy": TrainConfig, "scst": ScstConfig}
+OBJECTIVES: dict[str, type[Config]] = {"cross-entropy": TrainConfig, "scst": ScstConfig, "distill": TrainConfig}
+FROM_SCRATCH = ("cross-entropy", "distill")  # objectives that start from fresh weights and set the rules
 
 
 @dataclass
@@ -48,7 +49,7 @@ class TrainingRecord(Config):
     def cross_entropy(self) -> TrainConfig:
         """The config of the cross-entropy run at the start of the chain (its vocabulary and
         caption length rules hold for every later run); defaults when none is recorded."""
-        first = [r for r in self.chain() if r.objective == "cross-entropy"]
+        first = [r for r in self.chain() if r.objective in FROM_SCRATCH]
         return first[-1].typed_config() if first else TrainConfig()
 
     @classmethod
