@@ -16,7 +16,7 @@ from ..decoder.config import DecoderConfig
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.ensemble import Ensemble, compatible, save_ensemble
 from ..features.config import ComputeConfig, EncoderConfig
-from ..lab.comparison import run_comparison, status
+from ..lab.comparison import rewrite_report, run_comparison, status
 from ..lab.config import ComparisonConfig
 from ..training.config import ScstConfig, TrainConfig
 from ..training.run import choose_decoding, fine_tune, train_model
@@ -93,6 +93,9 @@ def export(args: argparse.Namespace) -> int:
 def compare_cells(args: argparse.Namespace) -> int:
     if args.status:
         print(status(build(args, ComparisonConfig)))
+        return 0
+    if args.report:
+        rewrite_report(build(args, ComparisonConfig))
         return 0
     enc, train_cfg = build(args, EncoderConfig), build(args, TrainConfig)
     encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,

@@ -2,10 +2,12 @@
 
 `captioning compare-cells` trains each cell with several seeds, seed-major (every cell's seed 0
 first), and writes one small JSON record per finished run to `records` (results/cell-runs/): its
-settings, per-epoch curves, test scores, gradient and recurrence statistics, a gate trace and its
-measured minutes. The records are committed, so any clone resumes from them and trains only what
-is missing; the report (results/cells.md, cells.json and the figures) is written from the records
-alone, so it regenerates unchanged. Checkpoints stay in the git-ignored `work` folder."""
+settings, per-epoch curves, test scores (from format 2 also per-image test CIDEr, for the paired
+bootstrap in lab.significance), gradient and recurrence statistics, a gate trace and its measured
+minutes. The records are committed, so any clone resumes from them and trains only what is missing;
+the report (results/cells.md, cells.json and the figures) is written from every record in the
+folder alone, so it regenerates unchanged, and a run of a few cells with more seeds (cells
+lstm, gru and rnn with 5 seeds) adds to it. Checkpoints stay in the git-ignored `work` folder."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import InputError
 from ..core.io import atomic_write_text, read_json, write_json
 from ..data.tensors import SplitTensors
 from ..decoder.checkpoint import Checkpoint
@@ -33,9 +36,10 @@ from .config import ComparisonConfig
 from .gradients import decoder_gradient_flow, recurrence_stats
 from .plots import plot_comparison, plot_gradient_flow
 from .report import markdown_table, render_markdown, settings_text, summarize
+from .significance import learning_speed, verdicts
 
 log = logging.getLogger(__name__)
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: adds test_images (per-image test CIDEr); format-1 records read the same otherwise
 TRACE_UNITS = 16  # gate trace: the units that vary most along the probe caption
 
 
@@ -57,11 +61,16 @@ def planned_runs(cmp: ComparisonConfig) -> list[tuple[str, int]]:
 
 
 def status(cmp: ComparisonConfig) -> str:
-    """How many of the planned runs have a record, and which are missing (reads no data)."""
+    """How many of the planned runs have a record, which are missing, and how many records in the
+    folder store per-image test scores (reads no data)."""
     runs = planned_runs(cmp)
     missing = [f"{c}-seed{s}" for c, s in runs if not record_path(cmp.records, c, s).is_file()]
     text = f"{len(runs) - len(missing)} of {len(runs)} runs done (records in {cmp.records})"
-    return text + (f"; missing: {', '.join(missing)}" if missing else "; all done")
+    text += f"; missing: {', '.join(missing)}" if missing else "; all done"
+    records = read_records(cmp.records) if Path(cmp.records).is_dir() else []
+    paired = sum("test_images" in r for r in records)
+    return text + (f"; {paired} of {len(records)} records in the folder store per-image test CIDEr "
+                   "(the paired bootstrap needs them for every run of both cells)")
 
 
 def _probe_captions(test: SplitTensors, n: int = 64, length: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,6 +101,12 @@ def gate_trace(decoder: CaptionDecoder, test: SplitTensors, vocab: Vocabulary) -
     return {"words": ["<start>", *vocab.decode(ids).split()], "gates": out}
 
 
+def per_image_scores(rows: list[dict]) -> dict[str, list]:
+    """The record's test_images: image ids and each image's test CIDEr (x100), in split order; their
+    mean is the test CIDEr (pycocoevalcap's corpus CIDEr-D is the mean of the per-image scores)."""
+    return {"image_ids": [row["image_id"] for row in rows], "CIDEr": [row["scores"]["CIDEr"] for row in rows]}
+
+
 def _curves(run_dir: Path) -> dict[str, list[float]]:
     rows = read_metrics(run_dir)
     return {key: [r[key] for r in rows] for key in ("train_loss", "val_loss", "val_cider", "seconds")}
@@ -112,12 +127,13 @@ def train_cell(cell: str, seed: int, prepared: tuple, encoder: EncoderSpec, mode
                   resume=True, device=device, progress=progress)
     start = time.time()
     best = Checkpoint.load(run_dir / "best", device).decoder
-    test = evaluate_split(best, split["test"].features, recs["test"], vocab)["scores"]
+    scored = evaluate_split(best, split["test"].features, recs["test"], vocab)
+    test = scored["scores"]
     feats, tokens = _probe_captions(split["test"])
     curves = _curves(run_dir)
     record = {"format": RECORD_FORMAT, "cell": cell, "seed": seed,
               "settings": {"model": model.to_dict(), "train": train.to_dict(), "encoder": encoder.to_dict()},
-              **summary, "test": test, "val_curve": curves["val_cider"], "curves": curves,
+              **summary, "test": test, "test_images": per_image_scores(scored["images"]), "val_curve": curves["val_cider"], "curves": curves,
               "gradient_flow": flow_of(best, feats, tokens), "recurrence": recurrence_stats(best, feats, tokens),
               "gate_trace": gate_trace(best, split["test"], vocab)}
     record["wall_seconds"] = summary["train_seconds"] + time.time() - start  # epochs (kept across resumes) + scoring
@@ -157,7 +173,8 @@ def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: C
     flow = _flow_curves(fresh, runs)
     recurrence = {r["cell"]: r["recurrence"] for r in runs if r["seed"] == 0}
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "cells.json", {"command": command, "summary": table, "gradient_flow": flow,
+    write_json(out / "cells.json", {"command": command, "summary": table, "verdicts": verdicts(runs),
+                                    "learning_speed": learning_speed(runs), "gradient_flow": flow,
                                     "recurrence": recurrence, "records": str(cmp.records)})
     save_figure(plot_comparison(runs, table), out / "cells.png")
     h_only = {k: v for k, v in flow.items() if "∂c" not in k}
@@ -169,12 +186,28 @@ def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: C
     return table
 
 
+def rewrite_report(cmp: ComparisonConfig) -> dict:
+    """The report rewritten from the records alone (compare-cells' report option): reads no data and
+    trains nothing; the fresh networks' curves and the command come from the existing cells.json."""
+    before = read_json(Path(cmp.out) / "cells.json")
+    runs, curves = read_records(cmp.records), before["gradient_flow"]
+    cells = list(dict.fromkeys(r["cell"] for r in runs))
+    lacking = [c for c in cells if c not in curves]
+    if lacking:
+        raise InputError(f"{Path(cmp.out) / 'cells.json'} has no fresh-network curves for {', '.join(lacking)}; "
+                         "run compare-cells without its report option to compute them")
+    fresh = {c: {"h": curves[c], **({"c": curves[f"{c} ∂c"]} if f"{c} ∂c" in curves else {})} for c in cells}
+    return write_report(runs, fresh, settings_text(runs), cmp, before["command"])
+
+
 def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], encoder: EncoderSpec,
                    model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig,
                    device: torch.device | str = "cpu", command: str = "", progress: bool = False) -> dict:
-    """Train what has no record yet (cells x seeds, seed-major), then write the report."""
+    """Train what has no record yet (cells x seeds, seed-major), then write the report from every
+    record in the folder, so a run of some cells with more seeds keeps the others in the report."""
     model = model.replace(vocab_size=len(prepared[0]), feature_dim=encoder.feature_dim)
-    runs = [train_cell(cell, seed, prepared, encoder, model, train, cmp, torch.device(device), progress)
-            for cell, seed in planned_runs(cmp)]
-    fresh = fresh_flow(list(cmp.cells), prepared[1]["test"], model)
-    return write_report(runs, fresh, settings_text(encoder, model, train, cmp), cmp, command)
+    for cell, seed in planned_runs(cmp):
+        train_cell(cell, seed, prepared, encoder, model, train, cmp, torch.device(device), progress)
+    runs = read_records(cmp.records)
+    fresh = fresh_flow(list(dict.fromkeys(r["cell"] for r in runs)), prepared[1]["test"], model)
+    return write_report(runs, fresh, settings_text(runs), cmp, command)

@@ -3,7 +3,6 @@ cell comparison. Each returns a standalone Figure (render.layout); save it with 
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -150,12 +149,24 @@ def _cell_of(name: str) -> str:
     return name.replace("∂c", "").replace("(trained)", "").strip(" ,:")
 
 
-def _same_as(y: np.ndarray, drawn: Mapping[str, np.ndarray], rtol: float = 0.02) -> str | None:
-    """The first curve already drawn that y coincides with (every point within rtol), if any."""
+def _same_as(y: np.ndarray, drawn: Mapping[str, np.ndarray], decades: float) -> str | None:
+    """The first curve already drawn that y hides on a log axis: positive at the same steps, and
+    within `decades` (log10 units) of it at each of them, if any."""
     for name, other in drawn.items():
-        if other.shape == y.shape and np.allclose(y, other, rtol=rtol, atol=0):
-            return name
+        if other.shape == y.shape and np.array_equal(y > 0, other > 0):
+            pos = y > 0
+            if np.all(np.abs(np.log10(y[pos]) - np.log10(other[pos])) <= decades):
+                return name
     return None
+
+
+def _log_span(curves: Sequence[np.ndarray]) -> float:
+    """How many decades the positive values of the curves span (1 when there is no range)."""
+    pos = np.concatenate([c[c > 0] for c in curves]) if curves else np.array([])
+    return float(np.log10(pos.max() / pos.min())) if pos.size and pos.max() > pos.min() else 1.0
+
+
+COINCIDE = 0.005  # curves within half a percent of the log axis's height at every step sit on top of each other
 
 
 def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | None = None,
@@ -165,22 +176,23 @@ def plot_gradient_flow(norms: Mapping[str, Sequence[float]], *, title: str | Non
     per name (the vanishing-gradient picture). Names containing "∂c" (e.g. "lstm ∂c", from
     gradient_flow(source="c", target="c")) are ‖∂c_t/∂c_0‖_F, drawn dashed in their cell's colour
     ("lstm"), and "lstm (trained)" is drawn in that colour with filled markers; styles[name]
-    overrides a line's matplotlib keywords. A curve that coincides with one drawn before it says
-    so in the legend and gets a larger marker. hidden_size=H draws √H, the norm of an identity
+    overrides a line's matplotlib keywords. A curve that hides one drawn before it (within COINCIDE of
+    the axis height at every step) says so in the legend, "peephole (on top of lstm)", and gets a
+    larger hollow marker, so the hidden curve's marker shows inside it. hidden_size=H draws √H, the norm of an identity
     Jacobian (a step that keeps every direction of h intact). Many curves: the legend goes beside."""
     cells = list(dict.fromkeys(_cell_of(str(name)) for name in norms))
     has_c = any("∂c" in str(name) for name in norms)
     fig = figure(6.4, 4.2, layout="constrained")
     ax = fig.add_subplot()
     drawn: dict[str, np.ndarray] = {}
-    for name, values in norms.items():
-        name = str(name)
-        y = to_numpy(values).astype(np.float64).reshape(-1)
+    ys = {str(name): to_numpy(values).astype(np.float64).reshape(-1) for name, values in norms.items()}
+    decades = COINCIDE * _log_span(list(ys.values()))
+    for name, y in ys.items():
         style = line_style(cells.index(_cell_of(name)))
-        twin = _same_as(y, drawn)
+        twin = _same_as(y, drawn, decades)
         style.update(ls="--" if "∂c" in name else "-", ms=7 if twin else 3.5)
         if "(trained)" in name:
-            style.update(mfc=style["color"], lw=2.0)
+            style.update(mfc="none" if twin else style["color"], lw=2.0)  # hollow over a twin: it shows inside
         style["marker"] = style["marker"] if len(y) <= 40 else None
         style.update((styles or {}).get(name, {}))
         label = f"{name} (on top of {twin})" if twin else name
@@ -238,28 +250,36 @@ def plot_training_curves(records: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def plot_comparison(runs: list[dict], table: dict[str, dict]) -> Figure:
-    """Left: test CIDEr mean ± std per cell; right: validation CIDEr per epoch (mean over seeds),
-    each cell with its own colour, hollow marker and line style so coinciding curves stay visible."""
+    """Left: test CIDEr mean ± std per cell, each seed a dot; right: validation CIDEr per epoch of
+    every run (no averaging, so runs of different lengths stay whole), one colour, hollow marker and
+    line style per cell so coinciding curves stay visible."""
     fig = figure(11, 4)
     ax1, ax2 = fig.subplots(1, 2)
     names = list(table)
     ax1.bar(range(len(names)), [table[c]["CIDEr"][0] for c in names], yerr=[table[c]["CIDEr"][1] for c in names],
-            capsize=4, color=[line_style(i)["color"] for i in range(len(names))])
+            capsize=4, color=[line_style(i)["color"] for i in range(len(names))], alpha=0.75)
+    label = "one seed"
+    for i, cell in enumerate(names):
+        seeds = [r["test"]["CIDEr"] for r in runs if r["cell"] == cell and "test" in r]
+        if seeds:
+            ax1.plot([i] * len(seeds), seeds, "o", ms=4, color="k", mfc="white", zorder=3, label=label)
+            label = "_nolegend_"
     ax1.set_xticks(range(len(names)), [c.replace("-", "\n") for c in names])  # "lstm\nopen\noutput" fits
     ax1.set_ylabel("test CIDEr (greedy)")
-    ax1.set_title("Test CIDEr, mean ± std over seeds")
+    ax1.set_title("Test CIDEr: mean ± std over seeds, dots are seeds")
+    if label != "one seed":
+        ax1.legend(loc="lower left", fontsize=8)
     for i, cell in enumerate(names):
         curves = [r["val_curve"] for r in runs if r["cell"] == cell and r.get("val_curve")]
-        if curves:
-            n = min(len(c) for c in curves)
-            ax2.plot(range(1, n + 1), [statistics.fmean(c[k] for c in curves) for k in range(n)],
-                     label=cell, **line_style(i))
+        for k, curve in enumerate(curves):
+            ax2.plot(range(1, len(curve) + 1), curve, label=cell if k == 0 else "_nolegend_", lw=1.0, ms=3,
+                     alpha=0.85, **line_style(i))
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("validation CIDEr (greedy)")
-    ax2.set_title("Learning curves")
+    ax2.set_title("Learning curves: every seed, one line per run")
     integer_xticks(ax2)
     ax2.grid(alpha=0.3)
     if ax2.lines:
-        ax2.legend()
+        ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,17 +1,19 @@
-"""The comparison's report: mean ± std per cell, verdicts judged against seed noise, and the
-discussion of the chapter's claims, written from the measured numbers and the settings used."""
+"""The comparison's report: mean ± std per cell, each chapter comparison judged by named tests
+(lab.significance), the learning-speed finding and the discussion of the chapter's claims, written
+from the measured numbers and the settings used."""
 
 from __future__ import annotations
 
 import json
 import statistics
 
-from ..decoder.config import DecoderConfig
-from ..features.config import EncoderSpec
-from ..training.config import TrainConfig
-from .config import ComparisonConfig
+from .findings import gates_text, learning_speed_text, tests_text
+from .significance import METRICS, learning_speed, verdicts
 
-METRICS = ("CIDEr", "BLEU-4", "METEOR", "ROUGE-L")
+
+def _cap(run: dict) -> float:
+    """The run's epoch cap (train.epochs), or infinity where its settings do not say."""
+    return run["settings"]["train"].get("epochs") or float("inf")
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -19,7 +21,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def summarize(runs: list[dict]) -> dict[str, dict]:
-    """Per cell: mean/std of test metrics, parameters, s/epoch, best and last epoch, convergence."""
+    """Per cell: mean/std of test metrics, parameters, s/epoch, best and last epoch, seeds, and
+    whether every run was early-stopped (best epoch before its last, last before the epoch cap)."""
     table: dict[str, dict] = {}
     for cell in dict.fromkeys(r["cell"] for r in runs):
         rs = [r for r in runs if r["cell"] == cell]
@@ -28,33 +31,76 @@ def summarize(runs: list[dict]) -> dict[str, dict]:
         row["sec_per_epoch"] = _mean_std([r["train_seconds"] / r["epochs_run"] for r in rs])
         row["best_epoch"] = _mean_std([float(r["best_epoch"]) for r in rs])
         row["epochs_run"] = _mean_std([float(r["epochs_run"]) for r in rs])
-        row["converged"] = all(r["best_epoch"] < r["epochs_run"] for r in rs)
+        row["early_stopped"] = all(r["best_epoch"] < r["epochs_run"] < _cap(r) for r in rs)
         row["seeds"] = len(rs)
         table[cell] = row
     return table
 
 
 def markdown_table(table: dict[str, dict]) -> str:
-    head = ("| cell | " + " | ".join(METRICS) + " | parameters | s/epoch | best epoch | epochs run |")
-    lines = [head, "|" + "---|" * (len(METRICS) + 5)]
+    """Mean ± std over seeds per cell, with its number of seeds, parameters and epochs."""
+    head = ("| cell | seeds | " + " | ".join(METRICS) + " | parameters | s/epoch | best epoch | epochs run |")
+    lines = [head, "|" + "---|" * (len(METRICS) + 6)]
     for cell, r in table.items():
         cells = [f"{r[m][0]:.1f} ± {r[m][1]:.1f}" for m in METRICS]
-        lines.append(f"| {cell} | " + " | ".join(cells) + f" | {r['parameters']:,} | {r['sec_per_epoch'][0]:.0f} | "
+        lines.append(f"| {cell} | {r['seeds']} | " + " | ".join(cells) + f" | {r['parameters']:,} | {r['sec_per_epoch'][0]:.0f} | "
                      f"{r['best_epoch'][0]:.1f} ± {r['best_epoch'][1]:.1f} | "
                      f"{r['epochs_run'][0]:.1f} ± {r['epochs_run'][1]:.1f} |")
     return "\n".join(lines)
 
 
-def verdict(a: str, b: str, table: dict, metric: str = "CIDEr") -> str:
-    """'a beats b' only when the gap exceeds the seed noise (twice the larger std, at least 1 point)."""
-    (ma, sa), (mb, sb) = table[a][metric], table[b][metric]
-    noise = max(2 * max(sa, sb), 1.0)
-    if abs(ma - mb) <= noise:
-        return (f"{a} and {b} are within seed noise on {metric} ({ma:.1f} ± {sa:.1f} vs {mb:.1f} ± {sb:.1f}; "
-                "the gap is not larger than twice the seeds' spread)")
-    hi, lo = (a, b) if ma > mb else (b, a)
-    return (f"{hi} beats {lo} on {metric} ({table[hi][metric][0]:.1f} ± {table[hi][metric][1]:.1f} vs "
-            f"{table[lo][metric][0]:.1f} ± {table[lo][metric][1]:.1f})")
+def _flow_text(flow: dict[str, list[float]], recurrence: dict[str, dict]) -> list[str]:
+    """Gradient flow, fresh and trained, and the trained cells' decay rates and gate means, as
+    measured; the RNN's gain is reported as the loose bound it is, not as a cause."""
+    if not {"rnn", "lstm"} <= set(flow):
+        return []
+    t = len(flow["rnn"])
+    text = (f"**Gradient flow.** After {t} words of real captions, the Frobenius norm ‖∂h_t/∂h_0‖ is "
+            f"{flow['rnn'][-1]:.2e} for the freshly initialized tanh RNN and {flow['lstm'][-1]:.2e} for the LSTM: "
+            "the vanishing gradient the chapter describes, measured.")
+    if "lstm ∂c" in flow:
+        text += f" Along the LSTM's conveyor belt, ‖∂c_t/∂c_0‖ is {flow['lstm ∂c'][-1]:.2e} after {t} words."
+    trained = {k[: -len(" (trained)")]: v[-1] for k, v in flow.items() if k.endswith(" (trained)")}
+    if trained:
+        listed = ", ".join(f"{c} {v:.3g}" for c, v in sorted(trained.items(), key=lambda kv: -kv[1]))
+        text += (f" Trained (seed 0), ‖∂h_t/∂h_0‖ after {t} words is, from most kept to least: {listed}. "
+                 "Training changes the picture, so a fresh network's decay is not the whole story.")
+    rates = [f"{c} {r['decay_rate']:.3f}" for c, r in recurrence.items() if "decay_rate" in r]
+    if rates:
+        text += (" Trained per-step decay rate of that norm ((n_T/n_1)^(1/(T−1)), below 1 it shrinks): "
+                 + ", ".join(rates) + ".")
+    keeps = [f"{c} {r.get('keep_gate', 'gate')} {r['keep']:.2f}" for c, r in recurrence.items() if "keep" in r]
+    if keeps:
+        text += " Mean keep gate on these captions: " + ", ".join(keeps) + "."
+    rnn = recurrence.get("rnn", {})
+    if "gain" in rnn:
+        text += (f" The RNN's gain, mean tanh slope {rnn['tanh_slope']:.2f} times the spectral norm "
+                 f"{rnn['weight_hh_norm']:.2f} of its recurrent matrix, is {rnn['gain']:.2f}: at best a loose upper "
+                 "bound on its per-step factor (the spectral norm is the stretch of the single most-stretched "
+                 "direction)")
+        if "decay_rate" in rnn:
+            text += f", so a gain above 1 does not contradict the measured decay rate of {rnn['decay_rate']:.3f}"
+        text += ". These numbers describe the trained cells; they do not say what sets their decay."
+    return [text]
+
+
+def stopping_text(runs: list[dict]) -> str:
+    """Whether every run was early-stopped before its epoch cap, at which epochs; names every run
+    that was not (best epoch last, or the cap reached)."""
+    cap = {_cap(r) for r in runs}
+    patience = {r["settings"]["train"].get("patience") for r in runs}
+    late = [f"{r['cell']} seed {r['seed']} (best {r['best_epoch']} of {r['epochs_run']})" for r in runs
+            if not r["best_epoch"] < r["epochs_run"] < _cap(r)]
+    if late:
+        return ("**Caveat: not early-stopped.** These runs had their best val CIDEr in their last epoch or ran to "
+                f"the epoch cap, so they may still have been improving: {', '.join(late)}.")
+    best, ran = [r["best_epoch"] for r in runs], [r["epochs_run"] for r in runs]
+    capped = f" of the {cap.pop()}-epoch cap" if len(cap) == 1 and float("inf") not in cap else ""
+    waited = f"{patience.pop()} epochs" if len(patience) == 1 and None not in patience else "epochs"
+    return (f"**Early-stopped.** Every run stopped at epochs {min(ran)}–{max(ran)}{capped}, after {waited} without a "
+            f"better val CIDEr (best epochs {min(best)}–{max(best)}); its scores are from its best epoch. The "
+            "cosine learning-rate schedule spans the whole cap, so every run stopped before its schedule ended: "
+            "early-stopped, which is not the same as converged.")
 
 
 def cell_differences(forget_bias: float) -> str:
@@ -65,92 +111,29 @@ def cell_differences(forget_bias: float) -> str:
             f"as {-forget_bias:g} (its forget gate is 1 − i). The tanh RNN has no gate and no bias of that kind. "
             "The GRU is PyTorch's reset-after variant. The two ablations fix one gate at exactly 1 and keep "
             "every other equation of their parent, so they also have fewer parameters (the fixed gate's "
-            "weights are gone). LSTM, GRU, both ablations and CIFG run PyTorch's fused kernels, peephole a "
-            "written-out loop, which is why its epochs take longer.")
-
-
-def _row(table: dict, cell: str) -> str:
-    r = table[cell]["CIDEr"]
-    return f"{r[0]:.1f} ± {r[1]:.1f}"
-
-
-def _gates_text(table: dict) -> list[str]:
-    """The chapter's comparisons, each judged against seed noise; causes named only where an
-    ablation isolates them."""
-    out = []
-    if {"lstm", "gru"} <= set(table):
-        ratio = table["gru"]["parameters"] / table["lstm"]["parameters"]
-        out.append("1. **LSTM against GRU.** " + verdict("gru", "lstm", table) + f". The GRU has {ratio:.2f}× the "
-                   "LSTM's parameters, and differs in three ways at once (a reset gate, one update gate for forget "
-                   "and input, no output gate); the ablations below test two of them one at a time.")
-    if {"lstm", "lstm-open-output"} <= set(table):
-        out.append("2. **Ablation: the LSTM's output gate.** " + verdict("lstm", "lstm-open-output", table)
-                   + ". With o = 1 the LSTM exposes tanh(c) whole, as the GRU exposes its state.")
-    if {"gru", "gru-open-reset"} <= set(table):
-        out.append("3. **Ablation: the GRU's reset gate.** " + verdict("gru", "gru-open-reset", table)
-                   + ". With r = 1 the GRU's candidate always sees the whole previous state.")
-    if {"lstm", "cifg"} <= set(table):
-        out.append("4. **Coupled input and forget gates.** " + verdict("cifg", "lstm", table) + ", with "
-                   f"{table['cifg']['parameters'] / table['lstm']['parameters']:.2f}× the LSTM's parameters.")
-    if {"lstm", "peephole"} <= set(table):
-        out.append("5. **Peepholes.** " + verdict("peephole", "lstm", table) + ".")
-    if {"lstm", "rnn"} <= set(table):
-        out.append("6. **Gates against the plain tanh RNN.** " + verdict("lstm", "rnn", table) + ".")
-    return out
-
-
-def _flow_text(flow: dict[str, list[float]], recurrence: dict[str, dict]) -> list[str]:
-    """Gradient flow, fresh and trained, with what sets the trained decay; every cell named."""
-    if not {"rnn", "lstm"} <= set(flow):
-        return []
-    t = len(flow["rnn"])
-    text = (f"7. **Gradient flow.** After {t} words of real captions, the Frobenius norm ‖∂h_t/∂h_0‖ is "
-            f"{flow['rnn'][-1]:.2e} for the freshly initialized tanh RNN and {flow['lstm'][-1]:.2e} for the LSTM: "
-            "the vanishing gradient the chapter describes, measured.")
-    if "lstm ∂c" in flow:
-        text += f" Along the LSTM's conveyor belt, ‖∂c_t/∂c_0‖ is {flow['lstm ∂c'][-1]:.2e} after {t} words."
-    trained = {k[: -len(" (trained)")]: v[-1] for k, v in flow.items() if k.endswith(" (trained)")}
-    if trained:
-        listed = ", ".join(f"{c} {v:.3g}" for c, v in sorted(trained.items(), key=lambda kv: -kv[1]))
-        text += (f" Trained (seed 0), ‖∂h_t/∂h_0‖ after {t} words is, from most kept to least: {listed}. "
-                 "Training changes the picture, so a fresh network's decay is not the whole story.")
-    lstm, rnn = recurrence.get("lstm", {}), recurrence.get("rnn", {})
-    if "keep" in lstm and "gain" in rnn:
-        text += (f" What sets the trained decay: the LSTM's forget gates average {lstm['keep']:.2f} on these "
-                 f"captions, while the RNN's per-step gain (mean tanh slope {rnn['tanh_slope']:.2f} times the "
-                 f"spectral norm {rnn['weight_hh_norm']:.2f} of its recurrent matrix) is {rnn['gain']:.2f}.")
-    return [text]
-
-
-def convergence_text(runs: list[dict]) -> str:
-    """Which runs stopped early (best epoch before the last); names every run that did not."""
-    late = [f"{r['cell']} seed {r['seed']} (best {r['best_epoch']} of {r['epochs_run']})" for r in runs
-            if r["best_epoch"] >= r["epochs_run"]]
-    if late:
-        return ("**Caveat: not converged.** These runs had their best val CIDEr in their last epoch, so they "
-                f"were still improving: {', '.join(late)}.")
-    first, last = min(r["best_epoch"] for r in runs), max(r["best_epoch"] for r in runs)
-    return (f"**Converged.** Every run's best val CIDEr came before its last epoch (best epochs {first}–{last}): "
-            "early stopping ended each one.")
+            "weights are gone). LSTM, GRU, the RNN, both ablations and CIFG run PyTorch's fused kernels; the "
+            "peephole LSTM runs a written-out loop.")
 
 
 def discussion(table: dict[str, dict], flow: dict[str, list[float]], runs: list[dict],
                recurrence: dict[str, dict] | None = None, forget_bias: float = 1.0) -> str:
     """The chapter's claims checked against the measured numbers; nothing the numbers do not show."""
-    out = [*_gates_text(table), *_flow_text(flow, recurrence or {})]
+    vs = verdicts(runs)
+    items = gates_text(table, runs, vs)
+    if learning_speed(runs):
+        items.append(learning_speed_text(runs))
+    items += _flow_text(flow, recurrence or {})
     speeds = ", ".join(f"{c} {r['sec_per_epoch'][0]:.0f} ± {r['sec_per_epoch'][1]:.0f}" for c, r in table.items())
-    out.append(f"8. **Speed.** Seconds per epoch (validation included, mean ± std over seeds): {speeds}. The runs "
-               "shared this 2-core machine with other work, so these times are not a speed comparison.")
+    items.append(f"**Speed.** Seconds per epoch (validation included, mean ± std over seeds): {speeds}. The runs "
+                 "shared this 2-core machine with other work, so these times are not a speed comparison.")
+    out = [tests_text(vs, runs)] if vs else []
+    out += [f"{i}. {text}" for i, text in enumerate(items, 1)]
     out.append(cell_differences(forget_bias))
     differ = settings_differences(runs)
     if differ:
         out.append(f"**Warning: the records differ in {', '.join(differ)}**, so this is not one regime.")
-    out.append(convergence_text(runs))
+    out.append(stopping_text(runs))
     return "\n\n".join(out)
-
-
-def _val_images(train: TrainConfig) -> str:
-    return "all val images" if not train.val_images else f"the first {train.val_images} val images"
 
 
 def settings_differences(runs: list[dict]) -> list[str]:
@@ -165,16 +148,29 @@ def settings_differences(runs: list[dict]) -> list[str]:
     return sorted({k for r in runs[1:] for k, v in shared(r).items() if first.get(k) != v})
 
 
-def settings_text(encoder: EncoderSpec, model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig) -> str:
-    """One sentence with the settings every cell shared, read from the configs actually used."""
-    return (f"Every cell trained on the same split, cached {encoder.name}{' (flip-averaged)' if encoder.flip else ''} "
-            f"features and vocabulary, with {cmp.seeds} seeds each: embed {model.embed_dim}, hidden "
-            f"{model.hidden_dim}, {model.num_layers} layer(s), dropout {model.dropout}, forget bias "
-            f"{model.forget_bias}, batch {train.batch_size}, lr {train.lr:g}, label smoothing "
-            f"{train.label_smoothing}, fp32, validation on {_val_images(train)} every epoch with greedy decoding, at most {train.epochs} epochs with early stopping "
-            f"after {train.patience} epochs without a better val CIDEr (the rule `captioning train` uses). "
-            "Scores are on the test split with greedy decoding, x100, from the checkpoint with the best "
-            "validation CIDEr. No speed-up applies to one cell and not the others.")
+def seeds_text(runs: list[dict]) -> str:
+    """How many seeds each cell has: "3 seeds each", or "5 seeds for lstm, gru, rnn and 3 for ..."."""
+    counts = {c: sum(r["cell"] == c for r in runs) for c in dict.fromkeys(r["cell"] for r in runs)}
+    groups = {n: [c for c, k in counts.items() if k == n] for n in sorted(set(counts.values()), reverse=True)}
+    if len(groups) == 1:
+        return f"{next(iter(groups))} seeds each"
+    return " and ".join(f"{n} seeds for {', '.join(cells)}" for n, cells in groups.items())
+
+
+def settings_text(runs: list[dict]) -> str:
+    """One sentence with the settings every cell shared, read from the first record (the others
+    are checked against it by settings_differences), and the seeds each cell has."""
+    s = runs[0]["settings"]
+    enc, model, train = s["encoder"], s["model"], s["train"]
+    val = f"the first {train['val_images']} val images" if train.get("val_images") else "all val images"
+    return (f"Every cell trained on the same split, cached {enc['name']}{' (flip-averaged)' if enc.get('flip') else ''} "
+            f"features and vocabulary, with {seeds_text(runs)}: embed {model['embed_dim']}, hidden "
+            f"{model['hidden_dim']}, {model['num_layers']} layer(s), dropout {model['dropout']}, forget bias "
+            f"{model['forget_bias']}, batch {train['batch_size']}, lr {train['lr']:g}, label smoothing "
+            f"{train['label_smoothing']}, fp32, validation on {val} every epoch with greedy decoding, at most "
+            f"{train['epochs']} epochs with early stopping after {train['patience']} epochs without a better val "
+            "CIDEr (the rule `captioning train` uses). Scores are on the test split with greedy decoding, x100, from "
+            "the checkpoint with the best validation CIDEr. No speed-up applies to one cell and not the others.")
 
 
 def render_markdown(table: dict[str, dict], flow: dict[str, list[float]], settings: str, command: str,

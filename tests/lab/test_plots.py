@@ -130,6 +130,20 @@ def test_comparison_curves_stay_visible_when_they_coincide():
     _assert_integer_xticks(ax)
 
 
+def test_comparison_draws_every_seed_whole_and_each_seeds_test_score():
+    runs = [{"cell": "lstm", "seed": 0, "val_curve": [5.0, 20.0, 30.0], "test": {"CIDEr": 64.0}},
+            {"cell": "lstm", "seed": 1, "val_curve": [6.0, 22.0], "test": {"CIDEr": 66.0}},
+            {"cell": "gru", "seed": 0, "val_curve": [25.0], "test": {"CIDEr": 65.0}}]
+    table = {"lstm": {"CIDEr": (65.0, 1.4)}, "gru": {"CIDEr": (65.0, 0.0)}}
+    bars, curves = plots.plot_comparison(runs, table).axes[:2]
+    assert [list(line.get_ydata()) for line in curves.lines] == [[5.0, 20.0, 30.0], [6.0, 22.0], [25.0]]  # no cut
+    assert [line.get_label() for line in curves.lines] == ["lstm", "_nolegend_", "gru"]
+    assert curves.lines[0].get_color() == curves.lines[1].get_color() != curves.lines[2].get_color()
+    assert "every seed" in curves.get_title() and "mean" not in curves.get_title()
+    dots = [line for line in bars.lines if line.get_marker() == "o"]
+    assert [list(d.get_ydata()) for d in dots] == [[64.0, 66.0], [65.0]] and "dots are seeds" in bars.get_title()
+
+
 def test_comparison_bar_labels_do_not_overlap():
     cells = ("lstm", "peephole", "cifg", "gru", "rnn", "lstm-open-output", "gru-open-reset")
     table = {c: {"CIDEr": (60.0, 1.0)} for c in cells}
@@ -150,6 +164,25 @@ def test_gradient_flow_marks_a_curve_drawn_on_top_of_another_and_draws_sqrt_h():
     assert lines["peephole (on top of lstm)"].get_markersize() > lines["lstm"].get_markersize()
     (ref,) = [line for label, line in lines.items() if label.startswith("√H")]
     assert list(ref.get_ydata()) == [4.0, 4.0] and "identity Jacobian" in ref.get_label()
+
+
+def test_gradient_flow_names_the_fresh_lstm_curve_hidden_under_peepholes():
+    # The committed comparison's fresh curves: up to 3.5% apart, on an axis spanning five decades,
+    # so the peephole curve covers the lstm curve; the legend says so and its marker is larger.
+    lstm = [2.898, 1.998, 1.496, 1.126, 0.869, 0.680, 0.532, 0.422, 0.337, 0.270, 0.218, 0.176]
+    peephole = [2.848, 1.931, 1.450, 1.107, 0.851, 0.665, 0.521, 0.416, 0.332, 0.267, 0.215, 0.174]
+    rnn = list(0.3 ** np.arange(12))
+    norms = {"lstm": lstm, "peephole": peephole, "rnn": rnn, "gru": [v * 1.5 for v in lstm]}
+    ax = plots.plot_gradient_flow(norms).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["lstm", "peephole (on top of lstm)", "rnn", "gru"]  # 1.5x apart: not hidden
+    lines = {line.get_label(): line for line in ax.lines}
+    assert lines["peephole (on top of lstm)"].get_markersize() > lines["lstm"].get_markersize()
+    trained = plots.plot_gradient_flow({"gru (trained)": lstm, "lstm (trained)": peephole, "rnn": rnn}).axes[0]
+    twin = trained.lines[1]
+    assert twin.get_label() == "lstm (trained) (on top of gru (trained))" and twin.get_markerfacecolor() == "none"
+    apart = plots.plot_gradient_flow({"lstm": lstm, "peephole": peephole}).axes[0]  # a narrow axis: visibly apart
+    assert [t.get_text() for t in apart.get_legend().get_texts()] == ["lstm", "peephole"]
 
 
 def test_gate_heatmaps_give_each_shown_unit_room():
