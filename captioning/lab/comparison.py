@@ -189,8 +189,10 @@ def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: C
 def rewrite_report(cmp: ComparisonConfig) -> dict:
     """The report rewritten from the records alone (compare-cells' report option): reads no data and
     trains nothing; the fresh networks' curves and the command come from the existing cells.json."""
-    before = read_json(Path(cmp.out) / "cells.json")
+    before = read_json(Path(cmp.out) / "cells.json", "comparison report")
     runs, curves = read_records(cmp.records), before["gradient_flow"]
+    if not runs:
+        raise InputError(f"no run records in {cmp.records}")
     cells = list(dict.fromkeys(r["cell"] for r in runs))
     lacking = [c for c in cells if c not in curves]
     if lacking:

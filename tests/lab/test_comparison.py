@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from captioning.core.errors import InputError
 from captioning.lab import comparison
 from captioning.lab.comparison import read_records
 from captioning.lab.config import ComparisonConfig
@@ -245,6 +246,32 @@ def test_a_run_of_some_cells_with_more_seeds_keeps_every_record_in_the_report(tm
     assert "gru − lstm: −1.0 test CIDEr (61.0 vs 62.0, 3 and 5 seeds)" in md
     missing = ComparisonConfig(cells=("lstm", "gru"), seeds=5, records=str(records))
     assert "8 of 10 runs done" in comparison.status(missing) and "missing: gru-seed3, gru-seed4;" in comparison.status(missing)
+
+
+def test_the_report_rewritten_from_the_records_alone_is_byte_identical(tmp_path):
+    records, out = tmp_path / "records", tmp_path / "out"
+    records.mkdir()
+    for cell, seed in (("lstm", 0), ("lstm", 1), ("rnn", 0), ("rnn", 1)):
+        (records / f"{cell}-seed{seed}.json").write_text(json.dumps(full_record(cell, seed, 50.0 + seed)))
+    out.mkdir()
+    fresh = {"lstm": [1.0, 0.5], "lstm ∂c": [1.0, 0.9], "rnn": [1.0, 0.01]}
+    (out / "cells.json").write_text(json.dumps({"command": "captioning compare-cells --epochs 30",
+                                                "gradient_flow": fresh}))
+    cmp = ComparisonConfig(records=str(records), out=str(out))
+    comparison.rewrite_report(cmp)
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(first) == {"cells.md", "cells.json", "cells.png", "gradient_flow.png"}
+    comparison.rewrite_report(cmp)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    written = json.loads(first["cells.json"])
+    assert written["command"] == "captioning compare-cells --epochs 30" and written["gradient_flow"]["lstm ∂c"] == [1.0, 0.9]
+    assert written["gradient_flow"]["rnn (trained)"] == [1.0, 0.5]  # from the seed-0 record
+    assert "```\ncaptioning compare-cells --epochs 30\n```" in first["cells.md"].decode()
+    (records / "gru-seed0.json").write_text(json.dumps(full_record("gru", 0, 50.0)))
+    with pytest.raises(InputError, match="no fresh-network curves for gru"):
+        comparison.rewrite_report(cmp)
+    with pytest.raises(InputError, match="no run records"):
+        comparison.rewrite_report(ComparisonConfig(records=str(tmp_path / "none"), out=str(out)))
 
 
 def test_read_records_orders_cells_as_the_comparison_does(tmp_path):
