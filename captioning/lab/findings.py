@@ -36,6 +36,10 @@ def _span(values: list[float], digits: int = 1) -> str:
     return lo if lo == hi else f"{lo}–{hi}"
 
 
+def _list(values: list[int]) -> str:
+    return ", ".join(map(str, values[:-1])) + f" and {values[-1]}" if len(values) > 1 else str(values[0])
+
+
 def _seeds(n: list[int]) -> str:
     return f"{n[0]} seeds" if n[0] == n[1] else f"{n[0]} and {n[1]} seeds"
 
@@ -48,7 +52,10 @@ def _effect_text(v: dict) -> str:
         text += f", 95% interval {_signed(v['interval'][0])} to {_signed(v['interval'][1])} (Welch t over seeds)"
     text += f", {p_text(v['p_permutation'])} ({PERMUTATION})"
     if b := v["bootstrap"]:
-        text += (f"; paired bootstrap over {b['images']} test images: {_signed(b['effect'])}, 95% interval "
+        used = "" if [len(x) for x in b["seeds"]] == v["n_seeds"] else (
+            f" (the runs that store per-image scores: {v['cell']} seeds {_list(b['seeds'][0])}, {v['against']} "
+            f"seeds {_list(b['seeds'][1])})")
+        text += (f"; paired bootstrap over {b['images']} test images{used}: {_signed(b['effect'])}, 95% interval "
                  f"{_signed(b['interval'][0])} to {_signed(b['interval'][1])}, {p_text(b['p'])}")
     return text
 
@@ -95,12 +102,15 @@ def tests_text(vs: list[dict], runs: list[dict]) -> str:
             "first cell minus second), a 95% Welch t interval over seeds, and p from an exact two-sided "
             "permutation test over seeds (every relabelling of the runs enumerated, the observed one included). ")
     if any(v["bootstrap"] for v in vs):
-        text += (f"{stored} of {len(runs)} records store per-image test CIDEr; where every run of both cells does, "
-                 "a paired bootstrap over the test images (10,000 resamples, seeded; per-image scores averaged "
-                 "over seeds) adds the test-set sampling error, and the verdict's p is the larger of the two. ")
+        text += (f"{stored} of {len(runs)} records store per-image test CIDEr; where both cells have such runs, a "
+                 "paired bootstrap over the test images (10,000 resamples, seeded; per-image scores averaged over "
+                 "those runs) adds the test-set sampling error, and the verdict's p is the larger of the two; "
+                 "elsewhere the report uses the seed-level permutation test only. ")
     else:
-        text += ("The records store no per-image test scores, so this report uses the seed-level permutation test "
-                 "only: its p covers training randomness, not which test images were drawn. ")
+        why = (f"only {stored} of {len(runs)} records store per-image test scores, no comparison on both sides"
+               if stored else "the records store no per-image test scores (runs from before record format 2)")
+        text += (f"Here {why}, so this report uses the seed-level permutation test only: its p covers training "
+                 "randomness, not which test images were drawn. ")
     floors = sorted({(tuple(v["n_seeds"]), v["min_p"]) for v in vs})
     text += "Smallest p the permutation test can give: " + ", ".join(
         f"{format_p(p)} with {_seeds(list(n))}" for n, p in floors) + ". "

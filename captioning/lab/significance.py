@@ -128,21 +128,23 @@ def direction(a: Sequence[float], b: Sequence[float]) -> str:
     return "mixed"
 
 
-def per_image(runs: Sequence[dict], metric: str = "CIDEr") -> tuple[list, np.ndarray] | None:
-    """(image ids, per-image test score averaged over the runs), or None when a run lacks them."""
-    stored = [r.get("test_images") for r in runs]
-    if not runs or any(s is None or metric not in s for s in stored):
+def per_image(runs: Sequence[dict], metric: str = "CIDEr") -> tuple[list, list[int], np.ndarray] | None:
+    """(image ids, the seeds used, per-image test score averaged over them) from the runs whose
+    records store per-image scores (records from format 2 on), or None when none does."""
+    have = [r for r in runs if metric in (r.get("test_images") or {})]
+    if not have:
         return None
-    ids = stored[0]["image_ids"]
-    if any(s["image_ids"] != ids for s in stored):
+    ids = have[0]["test_images"]["image_ids"]
+    if any(r["test_images"]["image_ids"] != ids for r in have):
         raise ValueError("the runs' per-image scores are on different test images")
-    return ids, np.mean([s[metric] for s in stored], axis=0)
+    return ids, [r["seed"] for r in have], np.mean([r["test_images"][metric] for r in have], axis=0)
 
 
 def compare(cell_runs: Sequence[dict], against_runs: Sequence[dict], metric: str = "CIDEr",
             resamples: int = 10_000, seed: int = 0) -> dict:
     """One verdict: effect (mean cell - mean against), Welch interval over seeds, the permutation
-    p, the paired bootstrap where per-image scores exist, and whether every seed agrees."""
+    p, the paired bootstrap over the runs that store per-image scores (bootstrap["seeds"] says
+    which), and whether every seed agrees."""
     a, b = [r["test"][metric] for r in cell_runs], [r["test"][metric] for r in against_runs]
     interval = welch_interval(a, b)
     p_perm = permutation_test(a, b)
@@ -151,7 +153,7 @@ def compare(cell_runs: Sequence[dict], against_runs: Sequence[dict], metric: str
     if pa is not None and pb is not None:
         if pa[0] != pb[0]:
             raise ValueError("the two cells' per-image scores are on different test images")
-        boot = paired_bootstrap(pa[1], pb[1], resamples, seed)
+        boot = {**paired_bootstrap(pa[2], pb[2], resamples, seed), "seeds": [pa[1], pb[1]]}
     test = PERMUTATION if boot is None else (
         f"{PERMUTATION} and paired bootstrap over {boot['images']} test images (p is the larger of the two)")
     p = p_perm if boot is None else max(p_perm, boot["p"])

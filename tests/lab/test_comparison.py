@@ -95,6 +95,12 @@ def test_a_verdict_is_established_with_enough_seeds_and_then_cites_both_tests():
     text = verdict_text(v, runs, summarize(runs))
     assert v["established"] and v["p_permutation"] == pytest.approx(2 / 252)
     assert "paired bootstrap over 4 test images: −10.0, 95% interval −10.0 to −10.0, p < 0.001" in text
+    runs[0] = {k: v for k, v in runs[0].items() if k != "test_images"}  # lstm seed 0 from before format 2
+    v = verdicts(runs)[0]
+    assert v["bootstrap"]["seeds"] == [[0, 1, 2, 3, 4], [1, 2, 3, 4]]
+    text = verdict_text(v, runs, summarize(runs))
+    assert ("paired bootstrap over 4 test images (the runs that store per-image scores: rnn seeds 0, 1, 2, 3 and 4, "
+            "lstm seeds 1, 2, 3 and 4): −10.5") in text
     assert "Established (p = 0.008, below 0.05): rnn scores below lstm; same direction in every seed" in text
 
 
@@ -102,7 +108,7 @@ def test_discussion_states_the_numbers_and_no_more():
     table = summarize(RUNS)
     text = discussion(table, FLOW, RUNS)
     assert "**How the verdicts are tested.**" in text and "exact two-sided permutation test over seeds" in text
-    assert "records store no per-image test scores" in text and "permutation test only" in text
+    assert "the records store no per-image test scores" in text and "permutation test only" in text
     assert "1. **LSTM against GRU.** gru − lstm: −11.0 test CIDEr (51.0 vs 62.0, 2 and 3 seeds)" in text
     assert "2. **Gates against the plain tanh RNN.** rnn − lstm: −32.0" in text  # numbered as they come
     assert "0.75× the LSTM's parameters" in text and "names no cause" in text and "reset gate" in text

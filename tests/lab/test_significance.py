@@ -113,8 +113,12 @@ def test_verdicts_add_the_paired_bootstrap_where_every_run_stores_per_image_scor
     v = sig.verdicts([*lstm, *rnn])[0]
     assert v["bootstrap"]["effect"] == pytest.approx(-10.0) and v["bootstrap"]["images"] == 3
     assert v["p"] == max(v["p_permutation"], v["bootstrap"]["p"]) and "paired bootstrap over 3" in v["test"]
-    mixed = [*lstm[:2], run("lstm", 2, 62.0), *rnn]  # one run without per-image scores: seeds only
-    assert sig.verdicts(mixed)[0]["bootstrap"] is None
+    assert v["bootstrap"]["seeds"] == [[0, 1, 2], [0, 1, 2]]
+    mixed = [*lstm[:2], run("lstm", 2, 62.0), *rnn]  # one run without per-image scores: the others pair
+    assert sig.verdicts(mixed)[0]["bootstrap"]["seeds"] == [[0, 1, 2], [0, 1]]
+    assert sig.verdicts(mixed)[0]["bootstrap"]["effect"] == pytest.approx(51.0 - 60.5)
+    old = [run("lstm", 0, 60.0), *rnn]  # no lstm run stores them: seeds only
+    assert sig.verdicts(old)[0]["bootstrap"] is None and sig.verdicts(old)[0]["test"] == sig.PERMUTATION
     other = [run("rnn", 0, 50.0, images=[1.0, 2.0])]
     with pytest.raises(ValueError, match="different test images"):
         sig.verdicts([*lstm, *other])
