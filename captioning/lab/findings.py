@@ -84,7 +84,7 @@ def verdict_text(v: dict, runs: list[dict], table: dict) -> str:
 _NOTES = {
     "gru": "The GRU has {ratio:.2f}× the LSTM's parameters and differs from it in three ways at once (a reset "
            "gate, one update gate for forget and input, no output gate), so this comparison names no cause; "
-           "items 2–4 change one of those at a time in the parent cell.",
+           "the two ablations and CIFG below each change one of those in the parent cell.",
     "lstm-open-output": "With o = 1 the LSTM exposes tanh(c) whole, as the GRU exposes its state; the ablation "
                         "also drops the output gate's weights ({ratio:.2f}× the LSTM's parameters).",
     "gru-open-reset": "With r = 1 the GRU's candidate always sees the whole previous state; the ablation also "
