@@ -17,7 +17,7 @@ from ..decoder.cells import GRU, LSTM
 from ..decoder.config import DecoderConfig
 from ..decoder.ensemble import Ensemble
 from ..decoder.model import CaptionDecoder
-from ..decoder.search import length_norm
+from ..decoder.search import length_norm, top_p_filter
 from ..training.scst import advantages
 from .stats import coverage_by_min_count
 
@@ -202,3 +202,47 @@ def check_advantages(fn: Callable[[Tensor, Tensor, int], Tensor]) -> Check:
 
     return judge("my_advantages", lambda: fn(rewards.clone(), greedy.clone(), k), compare,
                  "your advantages match training.scst.advantages with the greedy baseline.")
+
+
+# 07 · the nucleus (top-p) of one sampling step -------------------------------------------------
+
+def _nucleus_cases() -> list[tuple[Tensor, float, float]]:
+    """Next-word log-probabilities [V] (words decoding never emits at -inf), with a temperature and
+    a top-p each; no word's cumulative probability lies within 5e-3 of top-p (no rounding ties)."""
+    rows = (1.5 * torch.randn(4, 30, generator=torch.Generator().manual_seed(13))).log_softmax(-1)
+    rows[:, :3] = float("-inf")  # like <pad>, <start> and <unk>
+    return [(rows[0], 1.0, 0.5), (rows[1], 1.0, 0.9), (rows[2], 0.5, 0.9), (rows[3], 1.5, 0.8), (rows[0], 2.0, 0.3)]
+
+
+def _kept(logp: Tensor, temperature: float, top_p: float) -> set[int]:
+    return set(torch.nonzero(top_p_filter(logp / temperature, top_p) > float("-inf")).view(-1).tolist())
+
+
+def check_nucleus(fn: Callable[[Tensor, float, float], Sequence[int]]) -> Check:
+    """fn(logp [V], temperature, top_p) -> the ids of the words top-p sampling may draw at this step,
+    compared with what decoder.search.top_p_filter (what sampling uses) keeps."""
+    cases = _nucleus_cases()
+
+    def compare(got: list) -> str | None:
+        for (logp, t, p), ids in zip(cases, got):
+            want, probs = _kept(logp, t, p), (logp / t).softmax(-1)
+            if not isinstance(ids, Tensor | list | tuple):
+                return f"returned a {type(ids).__name__}, expected the word ids as a list (or a tensor)"
+            mine = [int(i) for i in (ids.reshape(-1).tolist() if isinstance(ids, Tensor) else ids)]
+            if len(set(mine)) < len(mine):
+                return "lists a word more than once"
+            if set(mine) == want:
+                continue
+            below = {i for i in want if float(probs[probs > probs[i]].sum() + probs[i]) < p}
+            if set(mine) == below:
+                return (f"stops before the word that takes the sum past top-p {p}: the nucleus is the "
+                        "smallest set of most likely words whose probabilities reach top-p, that word included")
+            if t != 1 and set(mine) == _kept(logp, 1.0, p):
+                return f"ignores the temperature ({t}): divide the log-probabilities by it before the softmax"
+            missing, extra = sorted(want - set(mine)), sorted(set(mine) - want)
+            which = f"word {missing[0]} is missing" if missing else f"word {extra[0]} is not in it"
+            return f"keeps {len(mine)} words at temperature {t}, top-p {p}, sampling {len(want)} ({which})"
+        return None
+
+    return judge("my_nucleus", lambda: [fn(logp.clone(), t, p) for logp, t, p in cases], compare,
+                 "your nucleus is the set of words decoder.search samples from, at every temperature and top-p.")
