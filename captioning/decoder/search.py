@@ -20,8 +20,7 @@ from torch import Tensor
 from ..text.vocabulary import Vocabulary
 from .decode_config import DecodeConfig
 from .model import CaptionDecoder, MaskedSteps, Masks
-
-NEG = float("-inf")
+from .sampling import NEG, top_k_filter, top_p_filter
 
 
 class StepDecoder(Protocol):
@@ -94,22 +93,8 @@ def _pick(logp: Tensor, cfg: DecodeConfig, gen: torch.Generator | None) -> Tenso
     """Greedy argmax, or a sample with temperature / top-k / top-p."""
     if not cfg.do_sample or cfg.temperature == 0:
         return logp.argmax(-1)
-    logits = logp / cfg.temperature
-    if cfg.top_k:
-        kth = logits.topk(min(cfg.top_k, logits.size(-1)), -1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, NEG)
-    return torch.multinomial(top_p_filter(logits, cfg.top_p).float().softmax(-1), 1, generator=gen).squeeze(1)
-
-
-def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
-    """Nucleus sampling's filter: each row's words outside the smallest set of most likely words
-    whose probabilities reach top_p set to -inf (a new tensor; top_p >= 1 returns logits as they are)."""
-    if top_p >= 1:
-        return logits
-    sorted_l, order = logits.sort(-1, descending=True)
-    probs = sorted_l.softmax(-1)
-    drop = probs.cumsum(-1) - probs >= top_p  # the words before it already reach top_p
-    return logits.scatter(-1, order, sorted_l.masked_fill(drop, NEG))
+    logits = top_p_filter(top_k_filter(logp / cfg.temperature, cfg.top_k), cfg.top_p)
+    return torch.multinomial(logits.float().softmax(-1), 1, generator=gen).squeeze(1)
 
 
 def _rows(decoder: StepDecoder, features: Tensor, cfg: DecodeConfig, gen: torch.Generator | None

@@ -17,7 +17,8 @@ from ..decoder.cells import GRU, LSTM
 from ..decoder.config import DecoderConfig
 from ..decoder.ensemble import Ensemble
 from ..decoder.model import CaptionDecoder
-from ..decoder.search import length_norm, top_p_filter
+from ..decoder.sampling import top_p_filter
+from ..decoder.search import length_norm
 from ..training.scst import advantages
 from .stats import coverage_by_min_count
 
@@ -220,7 +221,7 @@ def _kept(logp: Tensor, temperature: float, top_p: float) -> set[int]:
 
 def check_nucleus(fn: Callable[[Tensor, float, float], Sequence[int]]) -> Check:
     """fn(logp [V], temperature, top_p) -> the ids of the words top-p sampling may draw at this step,
-    compared with what decoder.search.top_p_filter (what sampling uses) keeps."""
+    compared with what decoder.sampling.top_p_filter (what decoder.search samples through) keeps."""
     cases = _nucleus_cases()
 
     def compare(got: list) -> str | None:
