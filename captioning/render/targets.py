@@ -1,6 +1,7 @@
-"""Where a figure may be written: never over an input image, nor over an existing file that is
-not an image of the figure's format, unless forced. Every figure save_figure writes carries a
-mark, so a rerun recognises its own earlier figures (even inside the folder it captions)."""
+"""Where a figure may be written: never over an existing file that this package did not write (an
+input image, a user's own photo or any other file), unless forced. Every figure save_figure writes
+carries a mark, so a rerun recognises and replaces its own earlier figures (even inside the folder
+it captions)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def is_own_figure(path: str | Path) -> bool:
 
 def target_problem(path: str | Path, inputs: Collection[str], force: bool = False) -> str | None:
     """Why a figure must not be written at path (None if it may): it is one of the input images
-    (resolved paths in `inputs`), or it exists and is not an image of the figure's format.
-    An earlier figure of ours may always be replaced; force allows everything."""
+    (resolved paths in `inputs`), or it exists and is not a figure of ours in the figure's format
+    (a photo of the same format is still a user's file). Force allows everything."""
     if force or not os.path.lexists(path):
         return None
     fmt, ours = _opened_format(path)
@@ -54,4 +55,4 @@ def target_problem(path: str | Path, inputs: Collection[str], force: bool = Fals
         return f"{path} is one of the input images{hint}"
     if fmt != figure_format(path):
         return f"{path} exists and is not a {figure_format(path)} image{hint}"
-    return None
+    return f"{path} was not made by captioning (it has no '{MARK}' mark){hint}"

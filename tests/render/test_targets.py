@@ -1,5 +1,5 @@
-"""Figure targets: our own figures are recognised by their mark; anything else that is an input,
-or not an image of the figure's format, is refused unless forced."""
+"""Figure targets: our own figures are recognised by their mark; anything else (an input, a file
+that is not an image of the figure's format, a user's own image) is refused unless forced."""
 
 import os
 
@@ -31,6 +31,11 @@ def test_inputs_and_other_kinds_of_file_are_refused_unless_forced(tmp_path):
     assert target_problem(fake, inputs).startswith(f"{fake} exists and is not a PNG image; ")
     assert all("force it" in target_problem(p, inputs) for p in (photo, notes, fake))
     assert all(target_problem(p, inputs, force=True) is None for p in (photo, notes, fake))
-    other = tmp_path / "other.png"  # a PNG that is not an input may be replaced, like before
+    assert target_problem(tmp_path / "new.png", inputs) is None
+
+
+def test_a_users_own_image_of_the_right_format_is_refused_unless_forced(tmp_path):
+    other = tmp_path / "myphoto.png"  # a PNG, not an input: still the user's (issue 29)
     Image.new("RGB", (8, 8)).save(other)
-    assert target_problem(other, inputs) is None and target_problem(tmp_path / "new.png", inputs) is None
+    assert target_problem(other, set()).startswith(f"{other} was not made by captioning")
+    assert target_problem(other, set(), force=True) is None

@@ -1,0 +1,87 @@
+"""Issue 29 on `captioning caption`'s outputs: resume from another folder, special files and
+`-o -`, figures over a user's own PNG, long names, symlinked outputs, changed decoding settings
+and too many workers. Each refusal is one line with exit code 2 and leaves the user's files
+byte-identical; nothing may hang (an alarm turns a hang into a failure)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from captioning.cli import exit_codes
+from captioning.render.captions import show_caption
+from captioning.render.layout import save_figure
+from tests.cli.test_caption import _picture, captioner, reuse_captioner, run  # noqa: F401 (fixtures)
+
+REFUSED = exit_codes.USAGE_ERROR
+
+
+@pytest.fixture(autouse=True)
+def no_hang() -> Iterator[None]:
+    """A run that blocks (on a FIFO, say) fails after 60 s instead of hanging the suite."""
+    def hung(*_):
+        raise TimeoutError("the run hung")
+
+    before = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, before)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Three photos: a.jpg, b.png, c.jpg."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i, name in enumerate(["a.jpg", "b.png", "c.jpg"]):
+        _picture(i).save(root / name)
+    return root
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# ---- item 8: figures never replace a user's own PNG ----
+
+def test_grid_over_a_users_png_is_refused_unless_forced(folder: Path, tmp_path: Path) -> None:
+    photo = tmp_path / "myphoto.png"
+    _picture(9).save(photo)
+    before = photo.read_bytes()
+    rc, _, err = run(folder, "--grid", photo, "-o", tmp_path / "out.jsonl", "-q")
+    assert rc == REFUSED
+    assert _one_line(err).startswith(f"captioning: error: --grid: {photo} was not made by captioning")
+    assert photo.read_bytes() == before and not (tmp_path / "out.jsonl").exists()
+    rc, _, err = run(folder, "--grid", photo, "--force", "-q")
+    assert rc == 0, err
+    assert photo.read_bytes() != before
+
+
+def test_overlay_over_a_users_png_is_refused_before_any_work(folder: Path, tmp_path: Path) -> None:
+    overlays = tmp_path / "ov"
+    overlays.mkdir()
+    _picture(9).save(overlays / "a.png")
+    before = (overlays / "a.png").read_bytes()
+    rc, out, err = run(folder, "--overlay", overlays, "-o", tmp_path / "out.jsonl")
+    assert rc == REFUSED and out == ""
+    assert _one_line(err).startswith(f"captioning: error: --overlay: {overlays / 'a.png'} was not made by captioning")
+    assert sorted(p.name for p in overlays.iterdir()) == ["a.png"] and (overlays / "a.png").read_bytes() == before
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_our_own_figure_is_still_replaced(folder: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "grid.png"
+    save_figure(show_caption(_picture(1), "an earlier grid"), grid)
+    before = grid.read_bytes()
+    assert run(folder, "--grid", grid, "-q")[0] == 0 and grid.read_bytes() != before
