@@ -3,6 +3,8 @@ so the command line can show these options without importing it."""
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 
 from ..core.config import Config, check, option
@@ -13,6 +15,13 @@ LITE_ENCODERS = {f"efficientnet_lite{n}": (f"tf_efficientnet_lite{n}", f"efficie
                  for n in (0, 1, 2)}
 RUNTIMES = ("auto", "torch", "onnx", "int8", "bf16")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+log = logging.getLogger(__name__)
+_CAPPED: set[int] = set()  # worker counts already said to be capped in this process
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the system tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,8 @@ class ComputeConfig(Config):
     runtime: str = option("auto", "CNN runtime: torch (fp32), bf16 (torch, bf16 autocast), onnx (ONNX "
                           "Runtime, fp32), int8 (ONNX Runtime, quantized; opt-in: 0.76 val CIDEr lower), "
                           "or auto (onnx on CPU when installed, torch on CUDA)", choices=RUNTIMES)
-    workers: int | None = option(None, "JPEG-decoding worker processes (default: min(2, CPU cores))")
+    workers: int | None = option(None, "JPEG-decoding worker processes, at most one per CPU core (default: "
+                                 "min(2, CPU cores))")
     cache: str | None = option(None, "feature cache file (default: under $CAPTIONING_CACHE or "
                                "~/.cache/captioning)", metavar="FILE")
     amp: bool = option(False, "mixed precision on CUDA (bf16, or fp16 where bf16 is missing)")
@@ -71,3 +81,9 @@ class ComputeConfig(Config):
     def __post_init__(self) -> None:
         check(self.runtime in RUNTIMES, "runtime", f"unknown '{self.runtime}' (choose from {', '.join(RUNTIMES)})")
         check(self.workers is None or self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
+        if self.workers is not None and self.workers > cpu_cores():  # more would only fight for the cores
+            if self.workers not in _CAPPED:  # a command may build its config more than once: say it once
+                _CAPPED.add(self.workers)
+                log.warning("workers: %d is more than the %d CPU cores here; using %d",
+                            self.workers, cpu_cores(), cpu_cores())
+            self.workers = cpu_cores()

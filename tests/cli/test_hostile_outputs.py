@@ -6,6 +6,7 @@ byte-identical; nothing may hang (an alarm turns a hang into a failure)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from captioning.cli import exit_codes
+from captioning.features import config as features_config
 from captioning.render.captions import show_caption
 from captioning.render.layout import save_figure
 from tests.cli.test_caption import _picture, captioner, reuse_captioner, run  # noqa: F401 (fixtures)
@@ -85,3 +87,13 @@ def test_our_own_figure_is_still_replaced(folder: Path, tmp_path: Path) -> None:
     save_figure(show_caption(_picture(1), "an earlier grid"), grid)
     before = grid.read_bytes()
     assert run(folder, "--grid", grid, "-q")[0] == 0 and grid.read_bytes() != before
+
+
+# ---- item 10 (workers): too many workers ----
+
+def test_too_many_workers_are_capped_at_the_cpu_count(folder: Path, monkeypatch) -> None:
+    monkeypatch.setattr(features_config, "_CAPPED", set())  # said once per process
+    rc, _, err = run(folder, "--workers", "1000", "-q")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    notice = f"workers: 1000 is more than the {cores} CPU cores here; using {cores}"
+    assert rc == 0 and err.splitlines().count(notice) == 1, err
