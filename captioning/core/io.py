@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -11,6 +12,21 @@ from typing import Any
 
 from .errors import InputError
 
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems (ext4, xfs, btrfs, tmpfs, APFS)
+
+
+def fitted_name(stem: str, suffix: str = "", limit: int = NAME_MAX) -> str:
+    """stem + suffix when it fits in `limit` bytes; else the stem cut short, "~", 12 hex digits of
+    its hash, then suffix. A name derived from a long one (a temp file, a sidecar, an overlay)
+    then still fits, and two long stems still give two names."""
+    if len(os.fsencode(stem + suffix)) <= limit:
+        return stem + suffix
+    digest = hashlib.sha256(os.fsencode(stem)).hexdigest()[:12]
+    room, cut = limit - len(os.fsencode(suffix)) - len(digest) - 1, stem[:limit]
+    while cut and len(os.fsencode(cut)) > room:  # whole characters only
+        cut = cut[:-1]
+    return cut + "~" + digest + suffix
+
 
 def _temp_beside(path: Path) -> Path:
     """Create an empty, unique temp file next to path with the usual permissions.
@@ -18,7 +34,7 @@ def _temp_beside(path: Path) -> Path:
     os.open with mode 0o666 lets the kernel apply the process umask, as for any new file, so
     the umask is never read or changed (mkstemp would make the file 0600)."""
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(fitted_name(f".{path.name}", f".{secrets.token_hex(4)}.tmp"))
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp

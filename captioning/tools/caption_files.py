@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..core.config import ConfigError
 from ..core.errors import InputError
+from ..core.io import fitted_name
 from ..core.progress import counter
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.search import Hypothesis
@@ -75,7 +76,8 @@ def _record(path: str, hyps: Sequence[Hypothesis], n_best: int) -> dict:
 
 def overlay_names(paths: Sequence[Path]) -> dict[str, Path]:
     """A PNG name per image: its path relative to the inputs' common folder, suffix -> .png;
-    names that would collide (a.jpg, a.png) keep their suffix (a.jpg.png), then get -2, -3."""
+    names that would collide (a.jpg, a.png) keep their suffix (a.jpg.png), then get -2, -3.
+    A file name too long for the file system is cut short and given a hash (core.io.fitted_name)."""
     absolute = [os.path.abspath(p) for p in paths]
     root = os.path.commonpath([os.path.dirname(a) for a in absolute]) if absolute else ""
     relative = [os.path.relpath(a, root) for a in absolute]
@@ -85,11 +87,18 @@ def overlay_names(paths: Sequence[Path]) -> dict[str, Path]:
     for path, rel, name in zip(paths, relative, plain):
         name = rel + ".png" if clashes[name.casefold()] > 1 else name
         stem, k = name[:-4], 2
+        name = _fitted(name)
         while name.casefold() in taken:
-            name, k = f"{stem}-{k}.png", k + 1
+            name, k = _fitted(f"{stem}-{k}.png"), k + 1
         taken.add(name.casefold())
         names[str(path)] = Path(name)
     return names
+
+
+def _fitted(name: str) -> str:
+    """A relative .png name whose last part fits the file system's limit on one name."""
+    folder, base = os.path.split(name)
+    return os.path.join(folder, fitted_name(base[:-4], ".png"))
 
 
 def _is_ours(path: Path, overlay_dir: str | Path | None, grid: str | Path | None) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.config import ConfigError
 from ..core.errors import InputError
-from ..core.io import atomic_write
+from ..core.io import atomic_write, fitted_name
 from .job import FORMATS
 
 try:
@@ -48,7 +48,7 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
 def sidecar_path(path: str | Path) -> Path:
     """Where a JSON/CSV output keeps its records while a run is in progress."""
     path = Path(path)
-    return path.with_name(f".{path.name}.partial.jsonl")
+    return path.with_name(fitted_name(f".{path.name}", ".partial.jsonl"))
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict]:

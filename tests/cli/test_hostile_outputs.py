@@ -17,6 +17,7 @@ from captioning.cli import exit_codes
 from captioning.features import config as features_config
 from captioning.render.captions import show_caption
 from captioning.render.layout import save_figure
+from captioning.tools import outputs
 from tests.cli.test_caption import _picture, captioner, reuse_captioner, run  # noqa: F401 (fixtures)
 
 REFUSED = exit_codes.USAGE_ERROR
@@ -87,6 +88,43 @@ def test_our_own_figure_is_still_replaced(folder: Path, tmp_path: Path) -> None:
     save_figure(show_caption(_picture(1), "an earlier grid"), grid)
     before = grid.read_bytes()
     assert run(folder, "--grid", grid, "-q")[0] == 0 and grid.read_bytes() != before
+
+
+# ---- item 9: long names ----
+
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".jsonl"])
+def test_a_250_byte_output_name_works_and_resumes(folder: Path, tmp_path: Path, suffix: str) -> None:
+    output = tmp_path / ("n" * (250 - len(suffix)) + suffix)
+    assert len(output.name.encode()) == 250
+    rc, _, err = run(folder, "-o", output, "-q")
+    assert rc == 0, err
+    assert len(outputs.read_records(output, suffix[1:])) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["photos", output.name])
+    rc, _, err = run(folder, "-o", output, "-q")
+    assert rc == 0 and "resumed 3" in err
+
+
+def test_a_long_sidecar_name_is_short_unique_and_stable(tmp_path: Path) -> None:
+    a, b = tmp_path / ("x" * 245 + "a.json"), tmp_path / ("x" * 245 + "b.json")
+    names = [outputs.sidecar_path(p).name for p in (a, b)]
+    assert all(len(n.encode()) <= 255 and n.startswith(".xxx") for n in names)
+    assert names[0] != names[1] and outputs.sidecar_path(a).name == names[0]
+    short = tmp_path / "captions.json"
+    assert outputs.sidecar_path(short).name == ".captions.json.partial.jsonl"  # unchanged where it fits
+
+
+def test_an_image_with_a_251_character_name_gets_its_overlay(folder: Path, tmp_path: Path) -> None:
+    long = [folder / ("p" * 247 + ".jpg"), folder / ("é" * 125 + ".jpg"),
+            folder / ("q" * 251 + ".jpg"), folder / ("q" * 251 + ".gif")]  # these two: q...q.jpg.png
+    for i, path in enumerate(long):
+        _picture(10 + i).save(path, format="GIF" if path.suffix == ".gif" else "JPEG")
+    overlays = tmp_path / "ov"
+    for _ in range(2):  # and a rerun replaces its own overlays
+        rc, _, err = run(folder, "--overlay", overlays, "-q")
+        assert rc == 0, err
+        names = sorted(p.name for p in overlays.iterdir())
+        assert len(names) == 7 and all(len(n.encode()) <= 255 and n.endswith(".png") for n in names)
+        assert not [n for n in names if n.startswith(".")]
 
 
 # ---- item 10 (workers): too many workers ----
