@@ -31,7 +31,7 @@ class DecoderConfig(Config):
                          choices=INJECT)
     tie_weights: bool = option(False, "share the output matrix with the word embedding")
     forget_bias: float = option(1.0, "initial bias of the forget gate (the GRU's update gate; "
-                                "CIFG's input gate gets its negative)")
+                                "CIFG's input gate gets its negative)", bounds=(-100.0, 100.0))  # sigmoid is flat past 20
 
     def __post_init__(self) -> None:
         check(self.cell in ALL_CELLS, "cell", f"unknown '{self.cell}' (choose from {', '.join(ALL_CELLS)})")

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.config import Config, check, option
+from ..core.config import SEED_RANGE, Config, check, option
+from ..decoder.decode_config import MAX_BEAMS, MAX_TEMPERATURE, MAX_TOKENS, MIN_TEMPERATURE
+
+# Past these an optimizer step or the loss overflows float32 and the weights turn to NaN.
+MAX_LR, MAX_WEIGHT_DECAY, MAX_LOSS_WEIGHT = 1.0, 1.0, 1000.0
+
+
+def check_step(lr: float, clip_norm: float) -> None:
+    """The optimizer settings every objective shares: lr in (0, MAX_LR], clip_norm > 0."""
+    check(0 < lr <= MAX_LR, "lr", f"must be in (0, {MAX_LR:g}], got {lr:g}")
+    check(clip_norm > 0, "clip_norm", f"must be > 0, got {clip_norm:g}")
 
 
 @dataclass
@@ -14,21 +24,21 @@ class TrainConfig(Config):
     epochs: int = option(20, "maximum epochs")
     batch_size: int = option(64, "captions per optimizer step")
     lr: float = option(1e-3, "peak AdamW learning rate")
-    weight_decay: float = option(0.01, "AdamW weight decay")
+    weight_decay: float = option(0.01, "AdamW weight decay", bounds=(0, MAX_WEIGHT_DECAY))
     clip_norm: float = option(5.0, "clip the global gradient norm (exploding gradients)")
     warmup_epochs: float = option(1.0, "linear warm-up, in epochs")
     min_lr_ratio: float = option(0.05, "cosine decay ends at lr * min_lr_ratio")
     patience: int = option(5, "stop after this many epochs without a better val CIDEr")
     min_count: int = option(5, "vocabulary: keep train words seen at least this often")
-    max_words: int = option(20, "truncate training captions to this many words")
+    max_words: int = option(20, "truncate training captions to this many words", bounds=(1, MAX_TOKENS - 1))
     label_smoothing: float = option(0.1, "cross-entropy label smoothing (training loss only)")
     val_images: int = option(0, "validate on the first N val images (0: all)")
-    seed: int = option(0, "seed for initialization, shuffling and dropout")
+    seed: int = option(0, "seed for initialization, shuffling and dropout", bounds=SEED_RANGE)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "min_count", "max_words"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
-        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check_step(self.lr, self.clip_norm)
         check(self.patience >= 0, "patience", f"must be >= 0, got {self.patience}")
         check(0 <= self.label_smoothing < 1, "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
@@ -46,37 +56,37 @@ class ScstConfig(Config):
 
     epochs: int = option(10, "maximum epochs")
     lr: float = option(5e-5, "Adam learning rate")
-    weight_decay: float = option(0.0, "Adam weight decay")
+    weight_decay: float = option(0.0, "Adam weight decay", bounds=(0, MAX_WEIGHT_DECAY))
     batch_images: int = option(16, "images per step (each sampled `samples` times)")
-    samples: int = option(5, "captions sampled per image (K)")
+    samples: int = option(5, "captions sampled per image (K)", bounds=(1, MAX_BEAMS))
     baseline: str = option("greedy", "greedy: the reward of the image's greedy caption (Rennie et al. "
                            "2017); mean: the mean reward of its other K-1 samples (Luo 2020)",
                            choices=SCST_BASELINES)
     temperature: float = option(0.5, "sample from softmax(logits / temperature); below 1 keeps samples near "
-                               "the model's own captions (val: 0.5 beat 0.3, 0.7 and 1.0)")
-    max_len: int = option(16, "tokens per sampled caption, <end> included")
+                               "the model's own captions (val: 0.5 beat 0.3, 0.7 and 1.0)",
+                               bounds=(MIN_TEMPERATURE, MAX_TEMPERATURE))
+    max_len: int = option(16, "tokens per sampled caption, <end> included", bounds=(1, MAX_TOKENS))
     sample_dropout: bool = option(False, "sample with dropout (one mask per caption, reused when the "
                                   "log-probabilities are recomputed); off: sample in eval mode")
     ce_weight: float = option(0.2, "add this times the cross-entropy of a human caption per image "
-                             "(keeps SCST from drifting off the references on a small train split)")
+                             "(keeps SCST from drifting off the references on a small train split)",
+                             bounds=(0, MAX_LOSS_WEIGHT))
     clip_norm: float = option(5.0, "clip the global gradient norm")
     patience: int = option(3, "stop after this many epochs without a better val CIDEr")
     lr_schedule: str = option("constant", "constant, or cosine: decay to lr * min_lr_ratio by the last epoch",
                               choices=SCST_SCHEDULES)
     min_lr_ratio: float = option(0.1, "where the cosine schedule ends, as a fraction of lr")
     val_images: int = option(0, "validate on the first N val images (0: all)")
-    seed: int = option(0, "seed for sampling and batching")
+    seed: int = option(0, "seed for sampling and batching", bounds=SEED_RANGE)
 
     def __post_init__(self) -> None:
         check(self.lr_schedule in SCST_SCHEDULES, "lr_schedule", f"unknown '{self.lr_schedule}' (constant or cosine)")
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("epochs", "batch_images", "samples", "max_len"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
-        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check_step(self.lr, self.clip_norm)
         check(self.baseline in SCST_BASELINES, "baseline", f"unknown '{self.baseline}' (greedy or mean)")
         check(self.baseline != "mean" or self.samples >= 2, "samples", "the mean baseline needs at least 2")
-        check(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
-        check(self.ce_weight >= 0, "ce_weight", f"must be >= 0, got {self.ce_weight}")
 
 
 @dataclass
