@@ -1,29 +1,19 @@
-"""`captioning` entry point: parse, set up the process (malloc tuning, logging), dispatch, map errors.
+"""`captioning` entry point: Ctrl-C at any moment ends a command as "interrupted", exit 130.
 
-Each failure is one line on stderr with its exit code (exit_codes.py): a user's bad file, field
-or flag (an InputError; a ConfigError's field is shown as its flag) is a usage error, an OSError
-(disk full, read-only) a system error naming the path, anything else an internal error whose
-traceback --debug (or CAPTIONING_DEBUG=1) prints. A subcommand's module is imported only when
-that subcommand runs."""
+The command's work (parse, set up the process, dispatch, map errors to exit codes) is in
+dispatch.py. This module imports nothing of the project's but the exit codes, so that an
+interrupt that lands while modules are still importing, torch among them, is caught by main()
+like any other: dispatch.py and a subcommand's module are imported inside its guard."""
 
 from __future__ import annotations
 
-import errno
 import importlib
-import logging
-import os
+import signal
 import sys
-import traceback
+import threading
 
-from ..core.config import ConfigError
-from ..core.errors import InputError
-from ..core.runtime import tune
-from ..core.world import world
 from . import exit_codes
-from .options import FLAGS
-from .parser import build_parser
 
-DEBUG_ENV = "CAPTIONING_DEBUG"
 COMMANDS = {"split": ("data_commands", "split"), "extract-features": ("data_commands", "extract_features"),
             "train": ("train_commands", "train"), "scst": ("train_commands", "scst"),
             "export": ("train_commands", "export"), "compare-cells": ("train_commands", "compare_cells"),
@@ -31,66 +21,65 @@ COMMANDS = {"split": ("data_commands", "split"), "extract-features": ("data_comm
             "recipe": ("recipe_commands", "recipe")}
 
 
-class _StderrHandler(logging.Handler):
-    """Log lines to the current sys.stderr, through tqdm so progress bars stay intact."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm.auto import tqdm
-
-        tqdm.write(self.format(record), file=sys.stderr)
+def tune() -> dict[str, bool]:
+    """The process-wide speed settings (core.runtime.tune), imported once main guards."""
+    return importlib.import_module("..core.runtime", __package__).tune()
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+class _Interrupts:
+    """Ctrl-C within the block ends the command as "interrupted", whenever it comes.
 
+    During start-up (imports, parsing) the first one is held until release(): landing inside
+    torch's import it can leave torch half-imported, abort the process from C++, or be swallowed
+    (torch's C code clears an error raised while it imports numpy). A second one is not held. After
+    release, Ctrl-C raises KeyboardInterrupt at once, and `caught` remembers it, so one that a
+    library turns into another error still reads as an interrupt. At the end the previous handler
+    comes back; with keep_ignoring (the process is about to exit), a caught interrupt leaves SIGINT
+    ignored instead, so a second Ctrl-C cannot cut the way out short."""
 
-def _os_message(exc: OSError) -> str:
-    """"PATH: reason" for an OSError (ENOSPC, EROFS, EACCES, ...), one line."""
-    reason = exc.strerror or _first_line(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason += " (free some space and rerun: finished outputs are kept and the run resumes)"
-    return f"{exc.filename}: {reason}" if exc.filename else reason
+    def __init__(self, keep_ignoring: bool) -> None:
+        self.caught, self.holding, self.keep_ignoring, self.previous = False, True, keep_ignoring, None
 
+    def _handle(self, signum: int, frame: object) -> None:
+        held = self.holding and not self.caught
+        self.caught = True
+        if not held:
+            raise KeyboardInterrupt
 
-def failure(exc: Exception, debug: bool) -> tuple[int, str]:
-    """(exit code, one-line message) for an exception that ended a command."""
-    if isinstance(exc, ConfigError):
-        return exit_codes.USAGE_ERROR, f"error: {FLAGS.get(exc.field, exc.field)}: {exc.problem}"
-    if isinstance(exc, InputError):
-        return exit_codes.USAGE_ERROR, f"error: {_first_line(exc)}"
-    if isinstance(exc, OSError):
-        return exit_codes.SYSTEM_ERROR, f"error: {_os_message(exc)}"
-    hint = "" if debug else f" (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
-    return exit_codes.INTERNAL_ERROR, f"internal error: {exc.__class__.__name__}: {_first_line(exc)}{hint}"
+    def release(self) -> None:
+        """End start-up: raise the interrupt that was held, if one came."""
+        self.holding = False
+        if self.caught:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.getsignal(signal.SIGINT)
+            if self.previous is signal.default_int_handler:  # not where SIGINT is ignored (nohup, `&`)
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.caught and self.keep_ignoring else self.previous)
 
 
 def main(argv: list[str] | None = None) -> int:
-    tune()  # process-wide CPU speed settings belong to the entry point, not the library
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv  # compare-cells records the command that made its results
-    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("captioning")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO if world().main else logging.WARNING)
+    """Run one `captioning` command (argv, default sys.argv[1:]) and return its exit code (a bad
+    flag exits 2 from the parser); Ctrl-C at any moment is one line and exit 130."""
+    interrupts = _Interrupts(keep_ignoring=argv is None)
     try:
-        module, command = COMMANDS[args.command]
-        return getattr(importlib.import_module(f".{module}", __package__), command)(args)
+        with interrupts:
+            tune()  # process-wide CPU speed settings belong to the entry point, not the library
+            dispatch = importlib.import_module(".dispatch", __package__)
+            return dispatch.run(list(sys.argv[1:] if argv is None else argv), COMMANDS, interrupts)
     except KeyboardInterrupt:
-        print("captioning: error: interrupted", file=sys.stderr)
-        return exit_codes.INTERRUPTED
-    except Exception as exc:  # every failure ends in one line and a documented code
-        if debug:
-            traceback.print_exc()
-        code, message = failure(exc, debug)
-        print(f"captioning: {message}", file=sys.stderr)
-        return code
-    finally:
-        logger.removeHandler(handler)
-        if "torch.distributed" in sys.modules:  # leave a torchrun process group cleanly
-            importlib.import_module("..core.distributed", __package__).shutdown()
+        pass
+    except Exception:
+        if not interrupts.caught:
+            raise
+    print("captioning: error: interrupted", file=sys.stderr)
+    return exit_codes.INTERRUPTED
 
 
 if __name__ == "__main__":

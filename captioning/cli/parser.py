@@ -1,8 +1,10 @@
-"""The `captioning` argument parser. It imports only config modules (no torch), so `--help` is instant."""
+"""The `captioning` argument parser. It imports only config modules (no torch), so `--help` is instant.
+A bad flag is one line on stderr and exit 2, like every other usage error of the command."""
 
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from ..core import __version__
 from ..data.split import SplitConfig
@@ -12,7 +14,7 @@ from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.config import ComparisonConfig
 from ..tools.job import CaptionJob
 from ..training.config import RecipeConfig, ScstConfig, TrainConfig
-from .options import add_options
+from .options import add_options, number_type
 
 DESCRIPTION = ("Show-and-Tell image captioning: a pretrained CNN vector initializes an LSTM-family "
                "decoder. Subcommands: split, extract-features, train, scst, export, evaluate, caption, "
@@ -86,7 +88,8 @@ def _export_parser(sub) -> None:
     p.add_argument("checkpoint", nargs="+", metavar="CKPT_DIR")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--half", action="store_true", help="store weights as float16")
-    p.add_argument("--beam", type=int, default=3, metavar="K", help="beam size to compare with greedy")
+    p.add_argument("--beam", type=number_type(DecodeConfig, "num_beams"), default=3, metavar="K",
+                   help="beam size to compare with greedy")
     _dataset_args(p)
     add_options(p, ComputeConfig, only=FEATURES)
 
@@ -138,8 +141,15 @@ PARSERS = (_split_parser, _extract_parser, _train_parser, _scst_parser, _export_
            _caption_parser, _compare_parser, _recipe_parser)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, without the usage block (its subcommands' too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="captioning", description=DESCRIPTION)
+    parser = OneLineParser(prog="captioning", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"captioning {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in PARSERS:
