@@ -77,11 +77,34 @@ def _unidentified_reason(path: Path) -> str:
     return "not an image"
 
 
-def _too_large(message: str) -> str:
-    numbers = re.findall(r"\d+", message)
-    if len(numbers) >= 2:
-        return f"image too large ({int(numbers[0]):,} pixels > limit of {int(numbers[1]):,})"
+def pixel_limit(max_pixels: int | None) -> int | None:
+    """The pixel limit that applies: the smaller of max_pixels and Pillow's Image.MAX_IMAGE_PIXELS.
+    (Pillow warns above its limit and raises above twice it; both are refusals here, so messages
+    quote this one limit, not Pillow's two.)"""
+    limits = [n for n in (max_pixels, Image.MAX_IMAGE_PIXELS) if n]
+    return min(limits) if limits else None
+
+
+def _too_large(message: str, limit: int | None) -> str:
+    """The reason for a Pillow decompression-bomb refusal, quoting the limit that applies."""
+    pixels = re.search(r"\((\d+) pixels\)", message)
+    if pixels and limit:
+        return f"image too large ({int(pixels.group(1)):,} pixels > limit of {limit:,})"
     return "image too large (possible decompression bomb)"
+
+
+def _text_chunk_reason(err: ValueError) -> str | None:
+    """The reason for Pillow's refusal of PNG text (or ICC profile) metadata past its limits, or None
+    for another ValueError: a chunk that decompresses past MAX_TEXT_CHUNK, or chunks past
+    MAX_TEXT_MEMORY in all. The pixels may be fine: the file is still refused, for what it is."""
+    from PIL import PngImagePlugin
+
+    if "MAX_TEXT_CHUNK" in str(err):
+        return (f"oversized text/metadata chunk (more than {PngImagePlugin.MAX_TEXT_CHUNK:,} bytes "
+                "decompressed; a possible decompression bomb)")
+    if "MAX_TEXT_MEMORY" in str(err):
+        return f"oversized text/metadata chunks (more than {PngImagePlugin.MAX_TEXT_MEMORY:,} bytes in all)"
+    return None
 
 
 def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -101,7 +124,7 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             warnings.simplefilter("ignore")  # chatter about odd metadata is not our users' problem
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=_safe_formats()) as image:
-                problem = size_problem(*image.size, max_pixels, min_side)
+                problem = size_problem(*image.size, pixel_limit(max_pixels), min_side)
                 if problem:
                     raise ImageError(path, problem)
                 if min_side and image.format in ("JPEG", "MPO"):
@@ -111,7 +134,7 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError(path, _too_large(str(err))) from None
+        raise ImageError(path, _too_large(str(err), pixel_limit(max_pixels))) from None
     except UnidentifiedImageError:
         raise ImageError(path, _unidentified_reason(path)) from None
     except FileNotFoundError:
@@ -126,7 +149,9 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         if "not available" in str(err) or "not supported" in str(err):
             raise ImageError(path, "unsupported image encoding") from None
         raise ImageError(path, "truncated or corrupt image data") from None
-    except Exception:  # decoders also raise EOFError, SyntaxError, ValueError, struct.error, ...
+    except ValueError as err:
+        raise ImageError(path, _text_chunk_reason(err) or "truncated or corrupt image data") from None
+    except Exception:  # decoders also raise EOFError, SyntaxError, struct.error, ...
         raise ImageError(path, "truncated or corrupt image data") from None
 
 
