@@ -65,13 +65,15 @@ def _echo(message: str) -> None:
     sys.stdout.flush()
 
 
-def _record(path: str, hyps: Sequence[Hypothesis], n_best: int) -> dict:
-    """One output record; log-probs are rounded so batch-size noise cannot change the file."""
+def _record(path: str, hyps: Sequence[Hypothesis], decoding: dict) -> dict:
+    """One output record: the image as given and by absolute path (so a resume from another
+    folder finds it), its caption(s) and the decoding settings that made them. Log-probs are
+    rounded so batch-size noise cannot change the file."""
     best = hyps[0]
     record = {"image": path, "caption": best.text, "logprob": round(best.logprob, 4)}
-    if n_best > 1:
+    if decoding["n_best"] > 1:
         record["alternatives"] = [{"caption": h.text, "logprob": round(h.logprob, 4)} for h in hyps]
-    return record
+    return {**record, "path": os.path.abspath(path), "decoding": decoding}
 
 
 def overlay_names(paths: Sequence[Path]) -> dict[str, Path]:
@@ -177,8 +179,10 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
     written a whole batch at a time, so a killed run restarted with the same batch size sees the
     same batches and gives the same file as an uninterrupted one (seeded sampling excepted)."""
     job = (job or CaptionJob()).replace(**options) if options else job or CaptionJob()
-    run = _Run(captioner, job, decode or captioner.default_decoding, echo,
-               CaptionWriter(job.output, job.format) if job.output is not None else None)
+    cfg = decode or captioner.default_decoding
+    writer = None if job.output is None else CaptionWriter(job.output, job.format, decoding=cfg.to_dict(),
+                                                           mixed=job.force)
+    run = _Run(captioner, job, cfg, echo, writer)
     paths, problems = discover_images(inputs)
     paths = [p for p in paths if not _is_ours(p, job.overlay, job.grid)]
     for problem in problems:
@@ -199,7 +203,7 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
     finally:
         if run.writer:
             run.writer.close()
-    resumed = f", resumed {run.summary.resumed} (already in {job.output})" if job.output is not None else ""
+    resumed = f", resumed {run.summary.resumed} (already in {job.output})" if writer else ""
     log.info("captioned %d images, skipped %d%s", run.summary.captioned, run.summary.skipped, resumed)
     return run.summary
 
@@ -255,7 +259,8 @@ class _Run:
     def _batch(self, paths: list[Path], features: Future) -> int:
         hyps = self.captioner.caption_features(features.result(), self.cfg)
         if self.writer:  # the whole batch in one write: a restart then sees the same batches
-            self.writer.write(*(_record(str(p), h, self.cfg.n_best) for p, h in zip(paths, hyps)))
+            decoding = self.cfg.to_dict()
+            self.writer.write(*(_record(str(p), h, decoding) for p, h in zip(paths, hyps)))
         for path, h in zip(paths, hyps):
             self._show(path, h)
         self.summary.captioned += len(paths)

@@ -25,8 +25,8 @@ class CaptionJob(Config):
     grid: str | None = option(None, f"write a grid of (up to {GRID_MAX}) captioned images", metavar="FILE.png")
     batch_size: int = option(32, "images per CNN and decoding batch")
     limit: int | None = option(None, "caption at most N images", metavar="N")
-    force: bool = option(False, "let the grid and overlays replace an input image or a file that is not "
-                                "an image of the figure's format")
+    force: bool = option(False, "let the grid and overlays replace files captioning did not make, "
+                                "and add to an output made with other decoding settings")
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")

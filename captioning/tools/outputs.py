@@ -3,7 +3,9 @@
 JSONL is the log itself: one flushed line per image, a torn last line is cut off on resume.
 JSON and CSV cannot be appended to, so records go to a JSONL sidecar `.NAME.partial.jsonl`
 beside the output while running; `finish()` merges it with any earlier output, sorts, and
-replaces the output atomically. The output is thus always absent or complete, never half-written."""
+replaces the output atomically. The output is thus always absent or complete, never half-written.
+Records name each image as given and by absolute path (resume works from any folder), and the
+decoding settings that made it. An output that is a symlink is replaced, never written through."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ import csv
 import io
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..core.config import ConfigError
 from ..core.errors import InputError
 from ..core.io import atomic_write, fitted_name
 from .job import FORMATS
+from .settings import SettingsChanged, distinct, settings_changes
 
 try:
     import fcntl
@@ -34,6 +39,13 @@ _JSON_OUT = {"encoding": "utf-8", "errors": "backslashreplace"}
 def image_key(name: str) -> str:
     """What resume matches images by: the resolved path, however it was spelled."""
     return os.path.realpath(name)
+
+
+def record_key(record: Mapping[str, Any]) -> str:
+    """A record's image_key: from its absolute "path" (the same from any folder), or for records
+    written before it existed, from "image" (read against the current folder)."""
+    path = record.get("path")
+    return image_key(path if isinstance(path, str) else record["image"])
 
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
@@ -116,45 +128,81 @@ def read_records(path: str | Path, fmt: str) -> list[dict]:
             row["logprob"] = float(row["logprob"])
         if row.get("alternatives"):
             row["alternatives"] = [{"caption": c} for c in row["alternatives"].split(" | ")]
-        else:
-            row.pop("alternatives", None)
+        for column in ("alternatives", "path", "decoding"):
+            if not row.get(column):
+                row.pop(column, None)
+        if "decoding" in row:
+            row["decoding"] = _csv_decoding(row["decoding"], path, i)
     return rows
 
 
+def _csv_decoding(text: str, path: str | Path, line: int) -> dict:
+    try:
+        decoding = json.loads(text)
+    except ValueError:
+        decoding = None
+    if not isinstance(decoding, dict):
+        raise InputError(f"{path}:{line}: the decoding column is not a JSON object")
+    return decoding
+
+
 def _csv_text(records: list[dict]) -> str:
-    """image, caption, logprob (+ alternatives joined by ' | ' when any record has them)."""
+    """image, caption, logprob (+ alternatives joined by ' | ', path, and decoding as compact
+    JSON, each when any record has it)."""
     columns = ["image", "caption", "logprob"]
-    columns += ["alternatives"] * any("alternatives" in r for r in records)
+    columns += [c for c in ("alternatives", "path", "decoding") if any(c in r for r in records)]
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in records:
         alts = " | ".join(a["caption"] for a in r.get("alternatives", []))
-        writer.writerow({**r, "alternatives": alts})
+        decoding = json.dumps(r["decoding"], separators=(",", ":")) if "decoding" in r else ""
+        writer.writerow({**r, "alternatives": alts, "decoding": decoding})
     return buf.getvalue()
+
+
+def _own_file(path: Path) -> None:
+    """A symlink at path becomes a regular file holding what it pointed to (nothing when it
+    dangles), so nothing is ever written through a link, whatever the format."""
+    if not path.is_symlink():
+        return
+    if path.is_file():
+        atomic_write(path, lambda tmp: shutil.copyfile(path, tmp))
+    else:
+        path.unlink()
 
 
 class CaptionWriter:
     """Appends caption records crash-safely and knows which images an earlier run already did.
 
     Use `done = w.open()`, then `w.write(*records)` per batch and `w.finish(order)` at the end;
-    `close()` without finish() keeps the sidecar for the next run to resume from."""
+    `close()` without finish() keeps the sidecar for the next run to resume from. With `decoding`
+    (this run's settings), open() refuses an output whose records name other settings, unless
+    `mixed`."""
 
-    def __init__(self, path: str | Path, fmt: str | None = None) -> None:
+    def __init__(self, path: str | Path, fmt: str | None = None, *,
+                 decoding: Mapping[str, Any] | None = None, mixed: bool = False) -> None:
         self.path = Path(path)
         self.fmt = output_format(self.path, fmt)
         self.log = self.path if self.fmt == "jsonl" else sidecar_path(self.path)
+        self.decoding, self.mixed = decoding, mixed
         self._fh = None
 
     def open(self) -> set[str]:
-        """Repair and read what is already there; return the images it holds; lock the log."""
+        """Read and check what is already there; return the images it holds; repair and lock the log."""
         if self.path.is_dir():
             raise ConfigError("output", f"{self.path} is a folder")
         done: set[str] = set()
-        if self.fmt != "jsonl" and self.path.exists():
-            done.update(image_key(r["image"]) for r in read_records(self.path, self.fmt))
+        settings: dict[str, Mapping[str, Any]] = {}
+        for record in self._earlier():
+            done.add(record_key(record))
+            distinct(settings, record)
+        changes = settings_changes(settings.values(), self.decoding) if self.decoding is not None else {}
+        if changes and not self.mixed:
+            raise SettingsChanged(self.path, changes)
+        for path in dict.fromkeys([self.path, self.log]):
+            _own_file(path)
         if self.log.exists():
-            done.update(image_key(r["image"]) for r in iter_jsonl(self.log))  # validates before cutting
             repair_jsonl(self.log)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.log, "a", **_JSON_OUT)  # noqa: SIM115 (held until finish/close)
@@ -165,6 +213,14 @@ class CaptionWriter:
                 self.close()
                 raise ConfigError("output", f"{self.path}: another run is writing it") from None
         return done
+
+    def _earlier(self) -> Iterator[dict]:
+        """The records already there: a JSON/CSV output's, then the log's (validated whole before
+        its torn last line is cut)."""
+        if self.fmt != "jsonl" and self.path.exists():
+            yield from read_records(self.path, self.fmt)
+        if self.log.exists():
+            yield from iter_jsonl(self.log)
 
     def write(self, *records: Mapping) -> None:
         """Append records, one line each, in a single flushed write (a batch lands whole).
@@ -190,12 +246,8 @@ class CaptionWriter:
         if self.fmt == "jsonl":
             return
         records: dict[str, dict] = {}
-        if self.path.exists():
-            for r in read_records(self.path, self.fmt):
-                records.setdefault(image_key(r["image"]), r)
-        if self.log.exists():
-            for r in iter_jsonl(self.log):
-                records.setdefault(image_key(r["image"]), r)
+        for r in self._earlier():
+            records.setdefault(record_key(r), r)
         keys = list(records)
         if order is not None:  # images from other runs' inputs go last, in their old order
             keys.sort(key=lambda k: order.get(k, len(order)))

@@ -97,7 +97,8 @@ def test_bad_corpus_is_captioned_and_reported_without_crashing(tmp_path: Path, c
     assert rc == 1
     records = _jsonl(output)
     assert sorted(r["image"] for r in records) == sorted(map(str, good))
-    assert all(set(r) == {"image", "caption", "logprob"} and r["caption"] for r in records)
+    assert all(set(r) == {"image", "caption", "logprob", "path", "decoding"} and r["caption"] for r in records)
+    assert all(r["path"] == r["image"] and r["decoding"]["max_len"] == 8 for r in records)  # absolute inputs
     assert sorted(out.splitlines()) == sorted(f"{r['image']}\t{r['caption']}" for r in records)
     skipped = [line for line in err.splitlines() if line.startswith("skipped ")]
     reported = [p for p in bad if p.name != "folder.jpg"]  # discovery walks folder.jpg as a folder
@@ -113,8 +114,8 @@ def test_outputs_in_every_format_agree(reference: dict[str, Path], photos: Path)
     results = {"jsonl": _jsonl(reference["jsonl"]), "json": json.loads(reference["json"].read_text())}
     with open(reference["csv"], newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["image", "caption", "logprob"]
-    results["csv"] = [{**r, "logprob": float(r["logprob"])} for r in rows]
+    assert list(rows[0]) == ["image", "caption", "logprob", "path", "decoding"]
+    results["csv"] = [{**r, "logprob": float(r["logprob"]), "decoding": json.loads(r["decoding"])} for r in rows]
     images = sorted(str(p) for p in photos.rglob("*.*"))
     assert [r["image"] for r in results["json"]] == images  # JSON/CSV: discovery order
     for fmt, records in results.items():

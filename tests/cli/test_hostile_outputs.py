@@ -56,6 +56,26 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+# ---- item 2: resume from another working directory ----
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_resume_from_another_folder_skips_what_is_done(folder: Path, monkeypatch, fmt: str) -> None:
+    monkeypatch.chdir(folder)
+    assert run("a.jpg", "b.png", "-o", f"out.{fmt}", "-q")[0] == 0
+    monkeypatch.chdir(folder.parent)
+    rc, _, err = run("photos", "-o", f"photos/out.{fmt}", "-q")
+    assert rc == 0 and "captioned 1 images, skipped 0, resumed 2" in err, err
+    records = outputs.read_records(folder / f"out.{fmt}", fmt)
+    assert sorted(r["image"] for r in records) == ["a.jpg", "b.png", "photos/c.jpg"]  # as typed
+
+
+def test_records_without_absolute_paths_still_resume_from_their_folder(folder: Path, monkeypatch) -> None:
+    monkeypatch.chdir(folder)
+    (folder / "out.jsonl").write_text(json.dumps({"image": "a.jpg", "caption": "x", "logprob": -1.0}) + "\n")
+    rc, _, err = run(".", "-o", "out.jsonl", "-q")
+    assert rc == 0 and "captioned 2 images, skipped 0, resumed 1" in err, err
+
+
 # ---- item 8: figures never replace a user's own PNG ----
 
 def test_grid_over_a_users_png_is_refused_unless_forced(folder: Path, tmp_path: Path) -> None:
@@ -125,6 +145,56 @@ def test_an_image_with_a_251_character_name_gets_its_overlay(folder: Path, tmp_p
         names = sorted(p.name for p in overlays.iterdir())
         assert len(names) == 7 and all(len(n.encode()) <= 255 and n.endswith(".png") for n in names)
         assert not [n for n in names if n.startswith(".")]
+
+
+# ---- item 10: symlinked outputs and changed decoding settings ----
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_a_dangling_output_link_is_replaced_not_written_through(folder: Path, tmp_path: Path, fmt: str) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = tmp_path / f"out.{fmt}"
+    link.symlink_to(elsewhere / f"target.{fmt}")
+    assert run(folder, "-o", link, "-q")[0] == 0
+    assert not link.is_symlink() and len(outputs.read_records(link, fmt)) == 3
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_a_link_to_earlier_captions_resumes_and_leaves_them_alone(folder: Path, tmp_path: Path, fmt: str) -> None:
+    earlier = tmp_path / f"earlier.{fmt}"
+    assert run(folder / "a.jpg", "-o", earlier, "-q")[0] == 0
+    before = earlier.read_bytes()
+    link = tmp_path / f"out.{fmt}"
+    link.symlink_to(earlier)
+    rc, _, err = run(folder, "-o", link, "-q")
+    assert rc == 0 and "resumed 1" in err
+    assert earlier.read_bytes() == before
+    assert not link.is_symlink() and len(outputs.read_records(link, fmt)) == 3
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_resume_with_other_decoding_settings_is_refused(folder: Path, tmp_path: Path, fmt: str) -> None:
+    output = tmp_path / f"out.{fmt}"
+    assert run(folder / "a.jpg", "-o", output, "-q")[0] == 0
+    before = output.read_bytes()
+    rc, out, err = run(folder, "-o", output, "--max-len", "5", "--block-trigrams", "-q")
+    assert rc == REFUSED and out == ""
+    line = _one_line(err)
+    assert line.startswith(f"captioning: error: --output: {output} holds captions made with other decoding settings")
+    assert "--max-len 8 (now 5)" in line and "--block-trigrams off (now on)" in line and "--force" in line
+    assert "--beam" not in line
+    assert output.read_bytes() == before and not outputs.sidecar_path(output).exists()
+    rc, _, err = run(folder, "-o", output, "-q")  # the same settings resume
+    assert rc == 0 and "resumed 1" in err
+
+
+def test_forced_resume_with_other_settings_keeps_each_records_settings(folder: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    assert run(folder / "a.jpg", "-o", output, "-q")[0] == 0
+    rc, _, err = run(folder, "-o", output, "--max-len", "5", "--force", "-q")
+    assert rc == 0 and "resumed 1" in err
+    assert sorted(r["decoding"]["max_len"] for r in _lines(output)) == [5, 5, 8]
 
 
 # ---- item 10 (workers): too many workers ----
