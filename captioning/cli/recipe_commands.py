@@ -41,5 +41,7 @@ def recipe(args: argparse.Namespace) -> int:
                 kept_scores = record["kept"]
                 log.info("recipe: %s kept val CIDEr greedy %.1f, beam-3 %.1f (%.1f min)", t.name,
                          kept_scores["greedy"]["cider"], kept_scores["beam-3"]["cider"], record["minutes"])
-    print(f"wrote {write_report(trials, cfg.records, plan.get('ab', {}))}")
+    intro = ("Written from the records in this folder by `captioning recipe --report`; "
+             "`captioning recipe --status` lists the trials still to run.")
+    print(f"wrote {write_report(trials, cfg.records, plan.get('ab', {}), intro)}")
     return 0

@@ -133,15 +133,16 @@ def _fmt3(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
-def write_report(trials: Sequence[Trial], records_dir: str | Path, ab: dict[str, str] | None = None) -> Path:
-    """results/recipe/recipe.md from the records of the plan's trials (those that exist), in plan order."""
+def write_report(trials: Sequence[Trial], records_dir: str | Path, ab: dict[str, str] | None = None,
+                 intro: str = "") -> Path:
+    """results/recipe/recipe.md from the records of the plan's trials (those that exist), in plan
+    order; intro (how to regenerate it) follows the first sentence."""
     records_dir = Path(records_dir)
     records = [read_json(record_path(records_dir, t.name)) for t in trials if record_path(records_dir, t.name).is_file()]
     by_name = {r["name"]: r for r in records}
     text = ["# The recipe search", "",
-            f"{len(records)} of {len(trials)} planned trials have a record (`captioning recipe --status`). Every "
-            "score is val CIDEr (x100) on the 250 val images; test is not looked at. Written by "
-            "`captioning recipe --report` from the records in this folder.", "",
+            f"{len(records)} of {len(trials)} planned trials have a record. Every score is val CIDEr (x100) "
+            "on the 250 val images; test is not looked at. " + intro, "",
             "## Trials", "", *trials_table(records), ""]
     if curves := curves_table(records):
         text += ["## Per-epoch val CIDEr (greedy, the training loop's validation; SCST epoch 0 is its start)",
