@@ -5,97 +5,55 @@ its caption figure (`render.captions.show_caption`), the next-word table (`lab.s
 gate heatmaps of notebook 04 (`decoder.search.trace_gates`, `lab.plots.plot_gates`). A photo's CNN
 features are computed once and cached, and each figure is kept per (photo, checkpoint, caption),
 so moving a control redraws only what changed. Every failure (an unreadable upload, an
-inconsistent setting) becomes one line in the message area, never a traceback."""
+inconsistent setting) becomes one line in the message area, never a traceback. The widgets and
+their layout are in lab.live_controls, what the panels draw in lab.live_panels."""
 
 from __future__ import annotations
 
 import hashlib
 import html
-import io
-import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as w
 from IPython.display import HTML, display
 from IPython.display import Image as ImageOutput
-from matplotlib.figure import Figure
 from PIL import Image
-from torch import Tensor
 
 from ..decoder.decode_config import DecodeConfig
 from ..decoder.ensemble import Ensemble
-from ..decoder.model import CaptionDecoder
-from ..decoder.search import Hypothesis, trace_gates
+from ..decoder.search import Hypothesis
 from ..images.discovery import discover_images
 from ..images.errors import ImageError, printable
 from ..images.loading import load_image
 from ..render.captions import show_caption
 from ..tools.captioner import Captioner
-from .gates import gate_events
-from .live_controls import DECODING, decoding_for, describe, grey_out, make_controls
-from .plots import plot_gates
+from .live_controls import (
+    DECODING,
+    PHOTO_PX,
+    WIDE_PX,
+    arrange,
+    decoding_for,
+    default_values,
+    describe,
+    grey_out,
+    make_controls,
+    make_panels,
+    show_in_picker,
+)
+from .live_panels import (
+    Photo,
+    checkpoint_options,
+    figure_bytes,
+    gate_figure,
+    image_from_bytes,
+    nbest_html,
+    nbest_title,
+)
 from .stepwise import next_words, next_words_html
 
 STATIC_NOTE = "(the live view's controls and panels: run this notebook in Jupyter, e.g. with make lab)"
-
-
-@dataclass
-class Photo:
-    """A photo ready to caption: its name, a cache key, the RGB image and its CNN features [1, F]."""
-
-    name: str
-    key: str
-    image: Image.Image
-    features: Tensor
-
-
-def checkpoint_options(captioner: Captioner) -> dict[str, Captioner]:
-    """The checkpoints to choose from: the model itself and, for an ensemble, each member alone
-    (sharing the encoder, vocabulary and default decoding)."""
-    decoder = captioner.decoder
-    if not isinstance(decoder, Ensemble):
-        return {"the checkpoint": captioner}
-    members = {f"member {i}": Captioner(captioner.encoder, m, captioner.vocab, captioner.default_decoding)
-               for i, m in enumerate(decoder.members)}
-    return {f"ensemble of {len(members)}": captioner, **members}
-
-
-def image_from_bytes(name: str, data: bytes) -> Image.Image:
-    """An uploaded file's bytes as an RGB image, read by images.load_image (EXIF, alpha, bombs);
-    a bad file raises ImageError whose message names the upload, not a temporary file."""
-    safe = re.sub(r"[^\w.-]", "_", Path(name).name)[-100:] or "upload"
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / safe
-        path.write_bytes(data)
-        try:
-            return load_image(path)
-        except ImageError as err:
-            raise ImageError(name, err.reason) from None
-
-
-def nbest_html(hyps: Sequence[Hypothesis]) -> str:
-    """The n-best list as an HTML table, best (highest score) first and bold: caption, its total
-    log-probability and the ranking score (log p over the length penalty's norm)."""
-    rows = []
-    for i, h in enumerate(hyps):
-        text = html.escape(h.text or "(no caption)") + ("" if h.finished else " (cut at max length)")
-        cells = [str(i + 1), text, f"{h.logprob:.2f}", f"{h.score:.2f}"]
-        cells = [f"<b>{c}</b>" for c in cells] if i == 0 else cells
-        rows.append("<tr><td>{}</td><td style='text-align:left'>{}</td><td>{}</td><td>{}</td></tr>".format(*cells))
-    head = "<tr><th>#</th><th style='text-align:left'>caption</th><th>log p</th><th>score</th></tr>"
-    return f"<table>{head}{''.join(rows)}</table>"
-
-
-def figure_bytes(fig: Figure, fmt: str, dpi: int) -> bytes:
-    """A figure as JPEG (photos: a tenth of a PNG's bytes) or PNG (charts) bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, **({"pil_kwargs": {"quality": 85}} if fmt == "jpeg" else {}))
-    return buf.getvalue()
 
 
 class LiveApp:
@@ -105,47 +63,41 @@ class LiveApp:
     def __init__(self, captioner: Captioner, samples: str | Path | None = None, *, top_k: int = 5,
                  max_units: int = 32, dpi: int = 80) -> None:
         self.options = checkpoint_options(captioner)
+        self.default = captioner.default_decoding
         self.top_k, self.max_units, self.dpi = top_k, max_units, dpi
         found = discover_images([samples])[0] if samples and Path(samples).is_dir() else []
-        self.controls = make_controls(captioner.default_decoding, found, list(self.options))
-        self.panels = {"message": w.HTML(), "timing": w.HTML(), "nbest": w.HTML(), "photo": w.Image(format="jpeg"),
-                       "steps": w.HTML(), "gates": w.Image(format="png"),
-                       "steps_title": w.HTML(), "gates_title": w.HTML()}
+        self.controls = make_controls(self.default, found, list(self.options))
+        self.panels = make_panels()
         self.photos: dict[str, Photo] = {}
         self.renders: dict[tuple, Any] = {}  # drawn panels (see _cached)
         self.photo: Photo | None = None
+        self._entry = ("", "")  # the photo's (value, label) in the picker
         self.state: dict[str, Any] = {}
-        self._held = False  # set() changes several controls, then updates once
-        self.view = self._layout()
+        self._held = False  # set() changes several controls, then updates once; the picker follows a photo
+        self.view = arrange(self.controls, self.panels)
         self._wire()
 
     # ------------------------------------------------------------------ wiring
-    def _layout(self) -> w.Widget:
-        c, p = self.controls, self.panels
-        source = w.VBox([c["sample"], c["path"], c["upload"]])
-        search = w.VBox([c["strategy"], c["beam"], c["n_best"], c["length_penalty"]])
-        sampling = w.VBox([c["temperature"], c["top_p"], c["seed"], c["checkpoint"]])
-        result = w.HBox([p["photo"], w.VBox([w.HTML("<b>n-best list</b>"), p["nbest"]])])
-        return w.VBox([w.HBox([source, search, sampling]), w.HBox([p["message"], p["timing"]]), result,
-                       p["steps_title"], p["steps"], p["gates_title"], p["gates"]])
-
     def _wire(self) -> None:
         c = self.controls
-        c["sample"].observe(lambda ch: ch["new"] and self.load(ch["new"]), "value")
-        c["path"].observe(lambda ch: ch["new"].strip() and self.load(ch["new"].strip()), "value")
+        c["sample"].observe(lambda ch: ch["new"] and not self._held and self._pick(ch["new"]), "value")
+        c["path"].observe(lambda ch: ch["new"].strip() and self._on_path(ch["new"].strip()), "value")
         c["upload"].observe(lambda ch: self._on_upload(ch["new"]), "value")
         for name in DECODING:
             c[name].observe(lambda _: self._held or self._guarded(self.update), "value")
         c["strategy"].observe(lambda _: grey_out(c), "value")
         grey_out(c)
 
-    def _guarded(self, action: Callable[[], Any]) -> None:
-        """Run action; any error becomes one line in the message area (the last photo stays)."""
+    def _guarded(self, action: Callable[[], Any]) -> bool:
+        """Run action; any error becomes one line in the message area (the last photo stays).
+        True when it ran without one."""
         try:
             action()
         except Exception as err:  # the learner sees a line, not a traceback
             text = str(err) if isinstance(err, ImageError) else f"{type(err).__name__}: {err}"
             self.message(printable(" ".join(text.split())), error=True)
+            return False
+        return True
 
     def message(self, text: str, error: bool = False) -> None:
         """Show one line above the results (red for a problem)."""
@@ -155,32 +107,57 @@ class LiveApp:
         self.panels["message"].value = f"<span style='color:{color}'>{html.escape(text)}</span>"
 
     # ------------------------------------------------------------------ photos
-    def load(self, source: str | Path) -> None:
-        """Caption a photo file (a sample or a path); its features are computed once."""
+    def load(self, source: str | Path) -> bool:
+        """Caption a photo file (a sample or a path); its features are computed once per file version,
+        and the photo picker names it. False when it could not be read (the message line says why)."""
         def read() -> None:
             path = Path(source).expanduser()
             key = f"path:{path.resolve()}:{path.stat().st_mtime_ns if path.is_file() else 0}"
-            self._use(key, path.name, lambda: load_image(path))
-        self._guarded(read)
+            self._use(key, path.name, lambda: load_image(path), (str(source), f"{path.name} (path)"))
+        return self._guarded(read)
 
     def upload(self, name: str, data: bytes) -> None:
-        """Caption an uploaded file's bytes (as FileUpload gives them)."""
+        """Caption an uploaded file's bytes (as FileUpload gives them); the picker lists it."""
         key = "upload:" + hashlib.sha1(data).hexdigest()
-        self._guarded(lambda: self._use(key, name, lambda: image_from_bytes(name, data)))
+        self._guarded(lambda: self._use(key, name, lambda: image_from_bytes(name, data), (key, f"{name} (upload)")))
+
+    def _pick(self, value: str) -> None:
+        """A photo chosen in the picker: a file, or an upload while it is still kept. When it cannot
+        be shown, the picker goes back to the photo on show."""
+        if value.startswith("upload:"):
+            name = next(label for label, v in self.controls["sample"].options if v == value).removesuffix(" (upload)")
+            shown = self._guarded(lambda: self._use(value, name, lambda: _gone(name), (value, f"{name} (upload)")))
+        else:
+            shown = self.load(value)
+        if not shown and self.photo is not None:
+            self._name_in_picker(self._entry)
+
+    def _on_path(self, text: str) -> None:
+        if self.load(text):  # the picker names it now; an empty box lets Enter on the same path reload
+            self.controls["path"].value = ""
 
     def _on_upload(self, files: Sequence[dict]) -> None:
         if files:
             self.upload(files[0]["name"], bytes(files[0]["content"]))
             self.controls["upload"].value = ()  # so that uploading the same file again fires too
 
-    def _use(self, key: str, name: str, read: Callable[[], Image.Image]) -> None:
+    def _use(self, key: str, name: str, read: Callable[[], Image.Image], entry: tuple[str, str]) -> None:
         if key not in self.photos:
             image = read()
             features = next(iter(self.options.values())).encode([image])
             self.photos = dict(list(self.photos.items())[-31:])  # keep the last 32 photos
             self.photos[key] = Photo(name, key, image, features)
-        self.photo = self.photos[key]
+        self.photo, self._entry = self.photos[key], entry
+        self._name_in_picker(entry)
         self.update()
+
+    def _name_in_picker(self, entry: tuple[str, str]) -> None:
+        """Select the photo's entry in the picker (adding it if need be) without loading it again."""
+        self._held = True
+        try:
+            show_in_picker(self.controls["sample"], *entry)
+        finally:
+            self._held = False
 
     # ------------------------------------------------------------------ one update
     def set(self, **values: Any) -> dict[str, Any]:
@@ -194,6 +171,10 @@ class LiveApp:
             self._held = False
         self._guarded(self.update)
         return self.state
+
+    def reset(self) -> dict[str, Any]:
+        """Put every decoding control back to the checkpoint's default (what the view opened on)."""
+        return self.set(**default_values(self.default, list(self.options)))
 
     def values(self) -> dict[str, Any]:
         return {name: self.controls[name].value for name in DECODING}
@@ -211,14 +192,15 @@ class LiveApp:
         best, photo, p = hyps[0], self.photo, self.panels
         caption = (photo.key, tuple(best.tokens), best.finished)
         p["photo"].value = self._cached(("photo", photo.key, best.text), lambda: figure_bytes(
-            show_caption(photo.image, best.text), "jpeg", self.dpi))
-        p["nbest"].value = nbest_html(hyps)
+            show_caption(photo.image, best.text, width_in=PHOTO_PX / self.dpi), "jpeg", self.dpi))
+        p["nbest_title"].value, p["nbest"].value = nbest_title(cfg, len(hyps)), nbest_html(hyps)
         p["steps_title"].value = (f"<b>next words, step by step</b> ({values['checkpoint']}): the "
                                   f"{self.top_k} most likely words after each word read, the word taken boxed")
         p["steps"].value = self._cached(("steps", values["checkpoint"], *caption), lambda: next_words_html(
             next_words(captioner.decoder, photo.features[0], best.tokens, captioner.vocab, self.top_k,
                        best.finished)))
-        first, text = time.perf_counter() - start, f"{photo.name} · {values['checkpoint']} · {describe(cfg)}"
+        first = time.perf_counter() - start
+        text = f"{photo.name} · {values['checkpoint']} · {describe(cfg, len(hyps))}"
         self._report(text, cfg, hyps, first, None)
         self._gates(captioner, values["checkpoint"], best, caption)  # last: the rest is on screen
         self._report(text, cfg, hyps, first, time.perf_counter() - start - first)
@@ -243,7 +225,7 @@ class LiveApp:
 
     def _gates(self, captioner: Captioner, name: str, best: Hypothesis, caption: tuple) -> None:
         """The gates of the decoder (an ensemble's first member) reading the caption, drawn as in
-        notebook 04: the most varying units, and the words where the forget (update) gate dips."""
+        notebook 04 at the panel's width: the most varying units, and where the forget gate dips."""
         decoder = captioner.decoder
         single = decoder.members[0] if isinstance(decoder, Ensemble) else decoder
         whose = "member 0 of the ensemble" if single is not decoder else name
@@ -253,13 +235,9 @@ class LiveApp:
         else:
             words = ["<start>", *(captioner.vocab.itos[t] for t in best.tokens)]
             self.panels["gates"].value = self._cached(("gates", id(single), *caption), lambda: figure_bytes(
-                self._gate_figure(single, words, best.tokens), "png", self.dpi))
+                gate_figure(single, self.photo.features[0], words, best.tokens, max_units=self.max_units,
+                            width_in=WIDE_PX / self.dpi), "png", self.dpi))
         self.panels["gates_title"].value = title
-
-    def _gate_figure(self, decoder: CaptionDecoder, words: list[str], tokens: list[int]) -> Figure:
-        gates = trace_gates(decoder, self.photo.features[0], tokens)
-        events = next((gate_events(words, gates, g) for g in ("forget", "update") if g in gates), [])
-        return plot_gates(words, gates, max_units=self.max_units, units="variance", events=events)
 
     # ------------------------------------------------------------------ static copy
     def snapshot(self) -> None:
@@ -267,10 +245,14 @@ class LiveApp:
         page that does not run widgets shows, and a way to keep one setting while trying another."""
         p = self.panels
         display(HTML(p["message"].value), ImageOutput(data=bytes(p["photo"].value), format="jpeg"),
-                HTML(p["nbest"].value), HTML(p["steps_title"].value), HTML(p["steps"].value),
-                HTML(p["gates_title"].value))
+                HTML(p["nbest_title"].value + p["nbest"].value), HTML(p["steps_title"].value),
+                HTML(p["steps"].value), HTML(p["gates_title"].value))
         if len(p["gates"].value):
             display(ImageOutput(data=bytes(p["gates"].value), format="png"))
+
+
+def _gone(name: str) -> Image.Image:
+    raise ImageError(name, "uploaded earlier but no longer kept (the view keeps 32 photos): upload it again")
 
 
 def try_it(checkpoint: str | Path | Sequence[str | Path] | None = None,
@@ -279,15 +261,13 @@ def try_it(checkpoint: str | Path | Sequence[str | Path] | None = None,
            show: bool = True) -> LiveApp:
     """Load a checkpoint (default: the shipped ensemble), build the live view on `photo` (a path,
     default: the first of the `samples` folder's photos) and display it; returns the app
-    (app.set(...) moves its controls from code, app.snapshot() draws it statically)."""
+    (app.set(...) moves its controls from code, app.reset() puts them back, app.snapshot() draws
+    it statically)."""
     captioner = Captioner.from_pretrained(checkpoint, device=device, runtime=runtime)
     app = LiveApp(captioner, samples, top_k=top_k, max_units=max_units)
-    listed = {Path(v).resolve(): v for _, v in app.controls["sample"].options}
-    first = Path(photo).resolve() if photo is not None else next(iter(listed), None)
-    if first in listed:
-        app.controls["sample"].value = listed[first]  # fires the load
-    elif photo is not None:
-        app.load(photo)
+    first = photo if photo is not None else next((v for _, v in app.controls["sample"].options), None)
+    if first is not None:
+        app.load(first)  # the picker selects its sample, or lists it
     else:
         app.update()  # asks for a photo
     if show:  # a page that runs no widgets shows the text instead

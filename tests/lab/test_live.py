@@ -1,14 +1,19 @@
 """The live notebook's view (lab.live), headless: controls set programmatically fire their observers,
 and the panels show what the package's decoding gives; uploads of a JPEG, an RGBA PNG and a
-corrupt file; every failure is one line in the message area. Also lab.stepwise's numbers."""
+corrupt file; every failure is one line in the message area; the declared widths fit a 960-px
+output area, figures are drawn at the size they are shown, the picker names the photo on show,
+and notebook 07 run top to bottom leaves the view at its default. Also lab.stepwise's numbers."""
 
 from __future__ import annotations
 
 import copy
 import datetime
 import io
+import json
+import shutil
 from pathlib import Path
 
+import ipywidgets as w
 import numpy as np
 import pytest
 import torch
@@ -17,10 +22,13 @@ from PIL import Image
 from captioning.decoder.ensemble import Ensemble
 from captioning.lab import live
 from captioning.lab.live import LiveApp, try_it
+from captioning.lab.live_controls import MARGIN_PX, PHOTO_PX, VIEW_PX, WIDE_PX, default_values
+from captioning.lab.live_panels import gate_figure
 from captioning.lab.stepwise import next_words, next_words_html
 from captioning.tools.captioner import Captioner
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples"
 JPEG = SAMPLES / "000000574520.jpg"
 
 
@@ -185,3 +193,111 @@ def test_next_words_add_up_to_the_caption_logprob(ensemble: Captioner) -> None:
             assert all(p == sorted(p, reverse=True) and len(p) == 4 for p in table.top_probs)
     text = next_words_html(table)
     assert text.count("<tr>") == len(table.inputs) + 1 and text.count("outline") == len(table.inputs)
+
+
+# ------------------------------------------------------------------ fits, tells the truth
+def _px(widget: w.Widget) -> int:
+    width = widget.layout.width or ""
+    assert width.endswith("px"), f"{type(widget).__name__} {getattr(widget, 'description', '')!r} declares no width"
+    return int(width[:-2])
+
+
+def _across(widget: w.Widget) -> int:
+    """The pixels a widget takes across: a box its declared width, which holds its content (an
+    HBox's children side by side, a VBox's widest), any other widget its width plus its margin."""
+    if not isinstance(widget, w.Box):
+        return _px(widget) + MARGIN_PX
+    inner = [_across(child) for child in widget.children]
+    content = sum(inner) if isinstance(widget, w.HBox) else max(inner, default=0)
+    if widget.layout.width:
+        assert _px(widget) >= content, f"a box of {_px(widget)} px holds {content} px"
+        return _px(widget)
+    return content
+
+
+def test_the_view_fits_a_960_px_output_area(app: LiveApp) -> None:
+    rows = app.view.children
+    assert [_across(row) for row in rows] and max(_across(row) for row in rows) <= VIEW_PX
+    assert _across(app.view) <= VIEW_PX == int(app.view.layout.max_width[:-2])
+    label = 8  # ipywidgets' gap after a description
+    for name, control in app.controls.items():
+        style = {k: int(v[:-2]) for k, v in control.style.get_state().items() if str(v).endswith("px")}
+        inside = style.get("description_width", 0) + label * bool(control.description)
+        if isinstance(control, w.ToggleButtons):  # each button has its width and 2 px a side
+            inside += len(control.options) * (style["button_width"] + MARGIN_PX)
+        elif isinstance(control, w.IntSlider | w.FloatSlider):  # a 100-px track at least, and the
+            inside += 12 + 100 + 4 + 72  # handle's room, the readout's margin and its 72-px minimum
+        assert inside <= _px(control), f"{name}: {inside} px of content in {_px(control)} px"
+
+
+def test_figures_are_drawn_at_the_size_they_are_shown(app: LiveApp, ensemble: Captioner) -> None:
+    for name, width in (("photo", PHOTO_PX), ("gates", WIDE_PX)):
+        drawn = Image.open(io.BytesIO(bytes(app.panels[name].value)))
+        assert drawn.width == width == _px(app.panels[name])  # no upscaling in the browser
+    best = app.state["hypotheses"][0]
+    words = ["<start>", *(ensemble.vocab.itos[t] for t in best.tokens)]
+    fig = gate_figure(ensemble.decoder.members[0], app.photo.features[0], words, best.tokens, max_units=8,
+                      width_in=WIDE_PX / 80)
+    assert fig.get_size_inches()[0] * 80 == pytest.approx(WIDE_PX)
+    heatmaps = [ax for ax in fig.axes if ax.get_ylabel() == "unit"]
+    assert len(heatmaps) == 3  # the LSTM's input, forget and output gates
+    fig.canvas.draw()
+    for ax in fig.axes[:len(heatmaps) + 2]:  # the heatmaps, the mean and the cell-norm panels
+        assert [label.get_text() for label in ax.get_xticklabels()] == words
+
+
+def test_the_picker_names_the_photo_on_show(app: LiveApp, ensemble: Captioner, tmp_path: Path) -> None:
+    picker, path = app.controls["sample"], app.controls["path"]
+    mine = tmp_path / "mine.jpg"
+    shutil.copy(SAMPLES / "000000550691.jpg", mine)
+    path.value = str(mine)
+    assert app.photo.name == "mine.jpg" and (picker.label, picker.value) == ("mine.jpg (path)", str(mine))
+    assert path.value == ""  # emptied: Enter on the same path again is a change, so it reloads
+    picker.value = str(JPEG)  # the sample shown before the path: chosen again, it is shown again
+    assert app.photo.name == JPEG.name and picker.label == JPEG.name
+    assert app.state["caption"] == ensemble(JPEG)["caption"]
+    shutil.copy(JPEG, mine)  # the file changes, and the same path is typed again: it is read again
+    path.value = str(mine)
+    assert app.photo.name == "mine.jpg" and picker.value == str(mine)
+    assert app.photo.image.size == Image.open(JPEG).size != Image.open(SAMPLES / "000000550691.jpg").size
+    assert [label for label, _ in picker.options].count("mine.jpg (path)") == 1
+    _upload(app, "up.jpg", (SAMPLES / "000000529762.jpg").read_bytes())
+    assert app.photo.name == "up.jpg" and picker.label == "up.jpg (upload)"
+    upload = picker.value
+    picker.value = str(mine)
+    picker.value = upload  # an upload stays in the picker while its features are kept
+    assert app.photo.name == "up.jpg" and "up.jpg ·" in _message(app)
+    before = len(picker.options)
+    path.value = str(SAMPLES / "000000550691.jpg")  # a sample typed as a path: its own entry is chosen
+    assert picker.value == str(SAMPLES / "000000550691.jpg") and len(picker.options) == before
+    path.value = str(tmp_path / "missing.jpg")
+    assert "no such file" in _message(app) and picker.label == "000000550691.jpg"  # still the photo on show
+
+
+def test_sampling_says_how_many_distinct_captions_it_shows(app: LiveApp) -> None:
+    state = app.set(strategy="sample", n_best=4, temperature=0.0)  # temperature 0: every draw is the argmax
+    assert len(state["hypotheses"]) == 1 and app.controls["n_best"].description == "draws"
+    assert "4 draws, 1 distinct" in _message(app) and "4 draws, 1 distinct" in app.panels["nbest_title"].value
+    app.set(strategy="beam", beam=3, n_best=3)
+    assert app.controls["n_best"].description == "n-best (≤ beam)"
+    assert "3 captions" in app.panels["nbest_title"].value and "draws" not in _message(app)
+
+
+def test_notebook_07_leaves_the_view_at_its_default(ensemble: Captioner, monkeypatch: pytest.MonkeyPatch,
+                                                    core_one_thread) -> None:
+    """The notebook's code cells, top to bottom, with the tiny ensemble in place of the shipped one:
+    after the tour and the exercise the controls and the caption are those the view opened on."""
+    monkeypatch.setattr(live.Captioner, "from_pretrained", staticmethod(lambda *args, **kwargs: ensemble))
+    monkeypatch.setattr(live, "display", lambda *objs, **kwargs: None)
+    monkeypatch.chdir(ROOT / "notebooks")
+    (notebook,) = (ROOT / "notebooks").glob("07_*.ipynb")
+    namespace, opened = {}, None
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            exec("".join(cell["source"]), namespace)  # the notebook's own code
+            if opened is None and "app" in namespace:
+                opened = namespace["app"].values(), namespace["app"].state["caption"]
+    app = namespace["app"]
+    assert len(namespace["tour"]) > 5 and namespace["check_nucleus"](namespace["my_nucleus"]).ok
+    assert opened == (app.values(), app.state["caption"])
+    assert app.values() == default_values(ensemble.default_decoding, list(app.options))
