@@ -9,7 +9,7 @@ import logging
 from ..core.devices import resolve_device
 from ..core.errors import InputError
 from ..core.io import write_json
-from ..data.records import select_split
+from ..data.records import ImageRecord, select_split
 from ..decoder.decode_config import DecodeConfig, resolve_decoding
 from ..decoder.ensemble import load_decoders
 from ..features.config import ComputeConfig
@@ -21,10 +21,23 @@ from .options import build, given
 log = logging.getLogger("captioning")
 
 
+def _with_references(recs: list[ImageRecord], split: str) -> list[ImageRecord]:
+    """The images that have a reference to score against; each other one is skipped with a line
+    naming it (the loaders drop empty captions), and a split with none left is a usage error."""
+    for r in recs:
+        if not r.captions:
+            log.warning("skipped %s (image %s): no non-empty reference caption to score against", r.path, r.image_id)
+    scored = [r for r in recs if r.captions]
+    if not scored:
+        raise InputError(f"none of the {len(recs)} images of the {split} split has a non-empty reference caption; "
+                         "nothing to evaluate")
+    return scored
+
+
 def evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(build(args, ComputeConfig).device)
     decoder, first = load_decoders(args.checkpoint, device)
-    recs = select_split(datasets.records(args), args.split)
+    recs = _with_references(select_split(datasets.records(args), args.split), args.split)
     _, feats, kept = datasets.features(args, recs, first.encoder)
     if not kept:  # fail fast: nothing to decode, and METEOR cannot score an empty split
         raise InputError(f"none of the {len(recs)} images of the {args.split} split could be read "

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 
 from ..core import distributed
 from ..core.devices import resolve_device
 from ..core.errors import InputError
-from ..data.records import select_split
+from ..data.records import require_captions, select_split
 from ..data.tensors import prepare_splits
 from ..decoder.checkpoint import Checkpoint
 from ..decoder.config import DecoderConfig
@@ -24,6 +25,8 @@ from ..training.state import RunFolder
 from . import datasets
 from .options import build
 
+log = logging.getLogger("captioning")
+
 
 def _report(summary: dict, start: float) -> int:
     summary["total_seconds"] = time.time() - start
@@ -33,23 +36,35 @@ def _report(summary: dict, start: float) -> int:
 
 
 def _claim(args: argparse.Namespace) -> None:
-    """Refuse, before any work, an --out that is a file, or that holds a run that is neither
-    resumed nor replaced."""
+    """Refuse, before any work, an --out that is a file; one that holds a run that is neither
+    resumed nor replaced; an existing folder with other files in it, without --force; and a
+    --resume with no run there to continue. A new or empty folder starts a new run."""
     run = RunFolder(args.out)
     if run.out.exists() and not run.out.is_dir():
         raise InputError(f"--out {run.out}: is a file, not a run folder")
-    if run.held() and not (args.resume or args.force):
-        raise InputError(f"--out {run.out}: already holds a run ({run.held()}); pass --resume to continue it "
+    held = run.held()
+    if args.resume and not held:
+        where = "holds no run (no latest/, best/ or metrics.jsonl)" if run.out.exists() else "does not exist"
+        raise InputError(f"--out {run.out}: nothing to resume: the folder {where}; drop --resume to start a new run")
+    if held and not (args.resume or args.force):
+        raise InputError(f"--out {run.out}: already holds a run ({held}); pass --resume to continue it "
                          "or --force to replace it")
+    other = next(iter(sorted(run.out.iterdir())), None) if run.out.is_dir() and not held else None
+    if other is not None and not args.force:
+        raise InputError(f"--out {run.out}: an existing folder that holds no run but other files ({other.name}); "
+                         "choose a new or empty folder, or pass --force to write the run beside them")
+    if args.resume and not run.resumable:
+        log.warning("--out %s: no finished epoch to resume (no latest/trainer.json); starting the run afresh", run.out)
 
 
 def train(args: argparse.Namespace) -> int:
     """Cross-entropy training of a new decoder on cached features."""
     start = time.time()
     _claim(args)
-    enc = build(args, EncoderConfig)
-    encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,
-                                             weights=enc.encoder_weights, flip=enc.flip)
+    enc, recs = build(args, EncoderConfig), datasets.records(args)
+    require_captions(recs, "train")  # before the CNN pass over every image
+    encoder, feats, kept = datasets.features(args, recs, name=enc.encoder, weights=enc.encoder_weights,
+                                             flip=enc.flip)
     summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), build(args, TrainConfig),
                           args.out, resume=args.resume, device=encoder.device, progress=not args.quiet,
                           amp=build(args, ComputeConfig).amp)
@@ -63,7 +78,9 @@ def scst(args: argparse.Namespace) -> int:
     _claim(args)
     compute = build(args, ComputeConfig)
     init = Checkpoint.load(args.init, resolve_device(compute.device))
-    _, feats, kept = datasets.features(args, datasets.records(args), init.encoder)
+    recs = datasets.records(args)
+    require_captions(recs, "train")
+    _, feats, kept = datasets.features(args, recs, init.encoder)
     summary = fine_tune(init, kept, feats, build(args, ScstConfig), args.out, resume=args.resume,
                         device=init.decoder.embed.weight.device, progress=not args.quiet, amp=compute.amp)
     return _report(summary, start)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,14 +75,65 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
+def writer_os_error(exc: BaseException, path: str | Path) -> OSError | None:
+    """The system error inside a writer's own exception, naming path: safetensors reports a full
+    disk as SafetensorError('... I/O error: No space left on device (os error 28)'), which is no
+    OSError. None when exc does not come from the system."""
+    text = str(exc)
+    found = re.search(r"os error (\d+)|code: (\d+)", text)
+    if found:
+        code = int(found.group(1) or found.group(2))
+        return OSError(code, os.strerror(code), str(path))
+    if "I/O error" in text or "IoError" in text:
+        return OSError(errno.EIO, text.splitlines()[0] if text.strip() else "I/O error", str(path))
+    return None
+
+
+def save_tensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> Path:
+    """safetensors.torch.save_file, atomically: a write the system refuses (a full disk, a quota,
+    a read-only file system) is an OSError naming `path`, and any earlier file stays whole."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as exc:
+            error = writer_os_error(exc, path)
+            if error is None:
+                raise
+            raise error from exc
+    return atomic_write(path, write)
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def read_json(path: str | Path, what: str = "JSON file") -> Any:
-    """Load JSON or raise InputError with a one-line message naming the file."""
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def regular_file(path: str | Path, what: str = "file") -> Path:
+    """path, checked before anything opens it: a FIFO would block the open for ever and a device
+    would be read without end, so what is not a regular file (or a link to one) is an InputError
+    naming it. A missing path passes: its reader says it is missing, in its own words."""
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
+        mode = path.stat().st_mode
+    except OSError:
+        return path
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise InputError(f"{path}: the {what} is {kind}, not a regular file")
+    return path
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Load JSON or raise InputError with a one-line message naming the file (a FIFO or a device
+    is refused before it is opened)."""
+    try:
+        return json.loads(regular_file(path, what).read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: no such {what}") from None
     except (OSError, ValueError) as exc:

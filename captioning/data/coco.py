@@ -9,7 +9,7 @@ from pathlib import Path
 from pycocotools import coco as pycoco
 
 from ..core.errors import InputError
-from .records import ImageRecord
+from .records import ImageRecord, report_empty
 
 
 @contextlib.contextmanager
@@ -35,10 +35,12 @@ def load_coco(annotations: str | Path, images: str | Path) -> list[ImageRecord]:
             coco = pycoco.COCO(str(annotations))
     except Exception as exc:  # pycocotools raises bare AssertionError/KeyError on bad files
         raise InputError(f"{annotations}: not a COCO annotation file ({exc!r})") from None
-    records = []
+    records, empty = [], []
     for image_id in sorted(coco.getImgIds()):
         info = coco.loadImgs(image_id)[0]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
-        caps = [a["caption"].strip() for a in anns if a.get("caption", "").strip()]
-        records.append(ImageRecord(images / info["file_name"], "", caps, image_id))
+        caps = [str(a.get("caption") or "").strip() for a in anns]
+        empty += [image_id] * caps.count("")
+        records.append(ImageRecord(images / info["file_name"], "", [c for c in caps if c], image_id))
+    report_empty(annotations, empty)
     return records

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..core.config import ConfigError
 from ..core.errors import InputError
+from ..core.io import regular_file
 from .coco import load_coco
 from .karpathy import read_karpathy
 from .records import ImageRecord
@@ -17,7 +18,7 @@ def load_dataset(path: str | Path, images: str | Path | None = None,
                  split: SplitConfig | None = None) -> list[ImageRecord]:
     """Load a Karpathy-style split JSON, or a COCO annotation file split deterministically
     (`split` sizes); `images` is the folder the dataset's image paths resolve against."""
-    path = Path(path)
+    path = regular_file(path, "dataset file")
     if not path.is_file():
         raise InputError(f"{path}: no such dataset file")
     try:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..core.errors import InputError
-from .records import ImageRecord
+from .records import ImageRecord, report_empty
 
 _SPLIT_FILES = {"train": ("train.txt", "Flickr_8k.trainImages.txt"),
                 "val": ("dev.txt", "Flickr_8k.devImages.txt"),
@@ -27,7 +27,8 @@ def _read_captions(path: Path) -> dict[str, list[str]]:
         else:
             raise InputError(f"{path}:{n}: expected 'image<TAB>index<TAB>caption'")
         captions[name].append(caption.strip())
-    return captions
+    report_empty(path, [name for name, caps in captions.items() for c in caps if not c])
+    return {name: [c for c in caps if c] for name, caps in captions.items()}
 
 
 def load_flickr8k(root: str | Path, captions_file: str = "captions.tsv") -> list[ImageRecord]:

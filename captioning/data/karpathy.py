@@ -9,7 +9,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.io import read_json, write_json
 from ..text.tokenizer import tokenize
-from .records import ImageRecord
+from .records import ImageRecord, report_empty
 
 
 def write_karpathy(records: Sequence[ImageRecord], out: str | Path, dataset: str = "coco") -> Path:
@@ -40,16 +40,19 @@ def read_karpathy(path: str | Path, images: str | Path | None = None, data: dict
     root = Path(images) if images is not None else None
     if root is not None and not root.is_dir():
         raise InputError(f"{root}: no such image folder")
-    records = []
+    records, empty = [], []
     for n, item in enumerate(data.get("images", [])):
         try:
             filename = item["filename"]
             split = "train" if item.get("split") == "restval" else item["split"]
-            captions = [s["raw"].strip() for s in item["sentences"] if s.get("raw", "").strip()]
+            raw = [str(s.get("raw") or "").strip() for s in item["sentences"]]
         except (KeyError, TypeError) as exc:
             raise InputError(f"{path}: images[{n}] lacks field {exc}") from None
+        image_id = item.get("cocoid", item.get("imgid", n))
+        empty += [image_id] * raw.count("")
         image_path = _resolve(root, path.resolve().parent, item.get("filepath", ""), filename)
-        records.append(ImageRecord(image_path, split, captions, item.get("cocoid", item.get("imgid", n))))
+        records.append(ImageRecord(image_path, split, [c for c in raw if c], image_id))
+    report_empty(path, empty)
     if not records:
         raise InputError(f"{path}: the dataset has no images")
     return records

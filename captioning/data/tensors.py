@@ -5,6 +5,7 @@ mapped, shared) feature matrix instead of copying them, so torchrun ranks share 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,9 @@ import torch
 from ..core.errors import InputError
 from ..text.tokenizer import tokenize
 from ..text.vocabulary import Vocabulary
-from .records import ImageRecord
+from .records import ImageRecord, require_captions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,15 +78,30 @@ def _rows_of(features: torch.Tensor, idx: list[int]) -> tuple[torch.Tensor, torc
     return features, torch.tensor(idx, dtype=torch.long)
 
 
+def _captioned(records: Sequence[ImageRecord], split: str, idx: list[int]) -> list[int]:
+    """The images of a split that have a caption; the others are named in one warning line."""
+    kept = [i for i in idx if records[i].captions]
+    if len(kept) < len(idx):
+        first = next(records[i] for i in idx if not records[i].captions)
+        log.warning("the %s split: left out %d of %d images with no non-empty caption (e.g. %s, image %s)",
+                    split, len(idx) - len(kept), len(idx), first.path, first.image_id)
+    return kept
+
+
 def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_count: int,
                    max_words: int, vocab: Vocabulary | None = None
                    ) -> tuple[Vocabulary, dict[str, SplitTensors], dict[str, list[ImageRecord]]]:
-    """Vocabulary from the train captions (unless given) and tensors for every split present."""
+    """Vocabulary from the train captions (unless given) and tensors for every split present.
+    Images without a caption are left out, with a warning naming one; a split left with none is
+    dropped, and a train split left with none is an InputError."""
     by_split: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         by_split.setdefault(r.split, []).append(i)
     if "train" not in by_split:
         raise InputError("the dataset has no 'train' split")
+    require_captions(records, "train")
+    by_split = {split: _captioned(records, split, idx) for split, idx in by_split.items()}
+    by_split = {split: idx for split, idx in by_split.items() if idx}
     if vocab is None:
         vocab = Vocabulary.build([c for i in by_split["train"] for c in records[i].captions], min_count)
     tensors, recs = {}, {}

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..core.config import ConfigError
 from ..core.errors import InputError
-from ..core.io import atomic_write, read_json, write_json
+from ..core.io import read_json, regular_file, save_tensors, write_json
 from ..features.config import EncoderSpec
 from ..text.tokenizer import TOKENIZER_NAME
 from ..text.vocabulary import Vocabulary
@@ -28,6 +28,8 @@ from .model import CaptionDecoder
 FORMAT_VERSION = 2
 ENSEMBLE_FILE = "ensemble.json"  # the index that makes a folder an ensemble (see ensemble.py)
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "coco-lite2-scst-x3"
+CHECKPOINT_FILES = ((ENSEMBLE_FILE, "ensemble index"), ("config.json", "checkpoint config"),
+                    ("vocab.json", "vocabulary"), ("model.safetensors", "weights file"))
 SECTIONS = ("format_version", "model", "encoder", "vocabulary", "training", "decoding", "scores")
 
 
@@ -61,7 +63,7 @@ class Checkpoint:
                  if not (self.decoder.cfg.tie_weights and k == "out.weight")}
         if half:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        save_tensors(folder / "model.safetensors", state)
         self.vocab.save(folder / "vocab.json")
         write_json(folder / "config.json", self.config())
         return folder
@@ -72,6 +74,8 @@ class Checkpoint:
         folder = Path(folder) if folder is not None else PRETRAINED
         if not folder.is_dir():
             raise InputError(f"{folder}: no such checkpoint folder")
+        for name, what in CHECKPOINT_FILES:  # a FIFO would hang the read, a device never end it
+            regular_file(folder / name, what)
         if (folder / ENSEMBLE_FILE).is_file():
             raise InputError(f"{folder}: an ensemble folder; load it with Captioner.from_pretrained or "
                              "decoder.ensemble.load_decoders, or load one of its member-N/ folders")

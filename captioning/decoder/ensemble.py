@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import InputError
-from ..core.io import read_json, write_json
+from ..core.io import read_json, regular_file, write_json
 from .checkpoint import ENSEMBLE_FILE, FORMAT_VERSION, PRETRAINED, Checkpoint, checked_decoding
 from .model import CaptionDecoder
 
@@ -121,18 +121,23 @@ def _describe(ckpt: Checkpoint, other: Checkpoint) -> str:
 
 def read_index(folder: Path) -> dict[str, Any] | None:
     """An ensemble folder's ensemble.json, checked: a JSON object whose members are names of
-    folders inside it and whose decoding is valid (errors name the file). None without one."""
-    index = folder / ENSEMBLE_FILE
+    distinct folders inside it and whose decoding is valid (errors name the file). None without one."""
+    index = regular_file(folder / ENSEMBLE_FILE, "ensemble index")
     if not index.is_file():
         return None
     data = read_json(index, "ensemble index")
     members = data.get("members") if isinstance(data, dict) else None
     if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
         raise InputError(f"{index}: needs a non-empty 'members' list of folder names, in a JSON object")
-    root = os.path.realpath(folder)
+    root, seen = os.path.realpath(folder), {}
     for m in members:
-        if os.path.commonpath([root, os.path.realpath(folder / m)]) != root:
+        real = os.path.realpath(folder / m)
+        if os.path.commonpath([root, real]) != root:
             raise InputError(f"{index}: member '{m}' is outside the ensemble folder")
+        if real in seen:  # each copy would be loaded again: 1,000 of them fill the memory
+            again = "" if seen[real] == m else f" (as '{seen[real]}')"
+            raise InputError(f"{index}: member '{m}' is listed more than once{again}; list each member folder once")
+        seen[real] = m
     if not isinstance(data.get("scores", {}), dict):
         raise InputError(f"{index}: scores must be a JSON object")
     checked_decoding(data.get("decoding"), index)

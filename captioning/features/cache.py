@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..core import distributed
-from ..core.io import atomic_write
+from ..core.io import regular_file, save_tensors
 from ..data.records import ImageRecord
 from .config import EncoderSpec
 from .encoder import FeatureEncoder
@@ -106,8 +105,7 @@ def load_mapped(path: str | Path, name: str = "features") -> torch.Tensor:
 
 
 def _write(path: Path, features: torch.Tensor, meta: dict) -> None:
-    atomic_write(path, lambda tmp: save_file({"features": features.contiguous()}, str(tmp),
-                                             metadata={"captioning": json.dumps(meta)}))
+    save_tensors(path, {"features": features.contiguous()}, metadata={"captioning": json.dumps(meta)})
 
 
 def _read(path: Path) -> tuple[torch.Tensor, dict[int, str]]:
@@ -159,7 +157,8 @@ def cached_features(encoder: FeatureEncoder, paths: Sequence[str | Path], cache:
     """Load features from the cache when it is valid; otherwise extract and (re)write it (every
     rank of a torchrun job takes a shard). Returns features [N, F] (zeros where an image was
     unreadable; memory-mapped when big) and {index: one-line error}."""
-    cache = Path(cache) if cache else cache_path_for(encoder.spec, paths, precision=encoder.precision)
+    cache = regular_file(cache if cache else cache_path_for(encoder.spec, paths, precision=encoder.precision),
+                         "feature cache")  # never read a FIFO, never replace a device or a folder
     reason = distributed.broadcast(stale_reason(cache, encoder.spec, paths, encoder.precision))
     if reason is not None:
         if reason != "no cache file":

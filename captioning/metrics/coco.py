@@ -38,6 +38,11 @@ def score_captions(references: Mapping[object, Sequence[str]], generated: Mappin
     """Corpus scores and per-image scores (x100) of generated captions against references."""
     if not references:  # METEOR's Java child would answer an empty request with an error line
         raise InputError("no images to score: the split is empty or none of its images could be read")
+    bare = [k for k, refs in references.items() if not any(str(r).strip() for r in refs)]
+    if bare:  # BLEU would fail on an assert; an empty reference alone scores nothing
+        raise InputError(f"image {bare[0]} has no non-empty reference caption ({len(bare)} such image(s)); "
+                         "leave such images out or give them a reference")
+    references = {k: [r for r in refs if str(r).strip()] for k, refs in references.items()}
     missing = [k for k in references if k not in generated]
     if missing:
         raise InputError(f"no generated caption for {len(missing)} image(s), e.g. {missing[0]}")

@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from ..core.config import ConfigError
-from ..core.io import atomic_write, read_json, write_json
+from ..core.errors import InputError
+from ..core.io import atomic_write, read_json, regular_file, save_tensors, write_json
 from ..decoder.checkpoint import Checkpoint
 
 STAGING, RETIRED = ".{}.new", ".{}.old"  # beside best/ and latest/ while they are replaced
@@ -50,13 +52,17 @@ def save_trainer(folder: Path, opt: torch.optim.Optimizer, state: LoopState) -> 
     """Optimizer moments as safetensors and the loop's counters as JSON (no pickles)."""
     sd = opt.state_dict()
     tensors = {f"{i}.{k}": v.cpu().contiguous() for i, s in sd["state"].items() for k, v in s.items()}
-    atomic_write(folder / "optimizer.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    save_tensors(folder / "optimizer.safetensors", tensors)
     write_json(folder / "trainer.json", {**asdict(state), "param_groups": sd["param_groups"]})
 
 
 def load_trainer(folder: Path, opt: torch.optim.Optimizer) -> LoopState:
     state = read_json(folder / "trainer.json", "trainer state")
-    flat = load_file(str(folder / "optimizer.safetensors"))
+    path = regular_file(folder / "optimizer.safetensors", "optimizer state")
+    try:
+        flat = load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise InputError(f"{path}: cannot read the optimizer state ({exc})") from None
     moments: dict[int, dict] = {}
     for key, v in flat.items():
         i, name = key.split(".", 1)
@@ -75,8 +81,14 @@ def replace_folder(target: Path, write: Callable[[Path], None]) -> None:
     """Write a whole folder beside target, then rename it into place (target is never torn)."""
     new, old = (target.with_name(f.format(target.name)) for f in (STAGING, RETIRED))
     shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    write(new)
+    try:
+        new.mkdir(parents=True)
+        write(new)
+    except OSError as exc:  # a full disk: free the half-written copy, name the folder a user knows
+        shutil.rmtree(new, ignore_errors=True)
+        if exc.errno and exc.filename and str(exc.filename).startswith(str(new)):
+            raise OSError(exc.errno, exc.strerror, str(target) + str(exc.filename)[len(str(new)):]) from exc
+        raise
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.rename(target, old)
@@ -102,11 +114,16 @@ class RunFolder:
 
     @property
     def resumable(self) -> bool:
-        return (self.out / "latest" / "trainer.json").is_file()
+        """latest/ holds a trainer state, or will once a swap cut between its renames is undone."""
+        latest = self.out / "latest"
+        retired = latest.with_name(RETIRED.format(latest.name))
+        return (latest / "trainer.json").is_file() or (not latest.exists() and (retired / "trainer.json").is_file())
 
     def held(self) -> str | None:
-        """What makes out a run folder already (metrics.jsonl, best/ or latest/), else None."""
-        return next((n for n in ("metrics.jsonl", "best", "latest") if (self.out / n).exists()), None)
+        """What makes out a run folder already (metrics.jsonl, best/ or latest/, or a copy of one
+        that a save cut off left beside it), else None."""
+        names = ("metrics.jsonl", "best", "latest", *(f.format(n) for n in ("best", "latest") for f in (STAGING, RETIRED)))
+        return next((n for n in names if (self.out / n).exists()), None)
 
     def start(self, resume: bool, decoder: torch.nn.Module, opt: torch.optim.Optimizer,
               write: bool = True) -> LoopState:
