@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from captioning.decoder import search
+from captioning.decoder.decode_config import DecodeConfig
 from captioning.lab import exercises, stats
 from captioning.text.tokenizer import tokenize
 
@@ -20,6 +22,7 @@ EXERCISES = {
     "04": [("my_lstm_step", exercises.check_lstm_step), ("my_gru_step", exercises.check_gru_step)],
     "05": [("my_ensemble_logp", exercises.check_ensemble_logp)],
     "06": [("my_advantages", exercises.check_advantages)],
+    "07": [("my_nucleus", exercises.check_nucleus)],
 }
 CASES = [(nb, name, check) for nb, items in EXERCISES.items() for name, check in items]
 
@@ -80,6 +83,10 @@ def _wrong_answers():
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         return (1 - z) * torch.tanh(xn + r * hn) + z * h
 
+    def nucleus(logp, t, p, reach=True):
+        probs, order = (logp / t).softmax(-1).sort(descending=True)
+        return order[(probs.cumsum(-1) - probs * reach) < p].tolist()
+
     return [
         (exercises.check_unk_rate, unk_rate_plain_split, "min_count"),
         (exercises.check_init_state, init_state_swapped, "swapped"),
@@ -91,6 +98,10 @@ def _wrong_answers():
         (exercises.check_ensemble_logp, lambda m: m.exp().mean(0).log(), "off by"),
         (exercises.check_advantages, lambda r, g, k: r - g.repeat(k), "wrong image"),
         (exercises.check_advantages, lambda r, g, k: r.view(-1, k) - g[:, None], "shape"),
+        (exercises.check_nucleus, lambda logp, t, p: nucleus(logp, t, p, reach=False), "past top-p"),
+        (exercises.check_nucleus, lambda logp, t, p: nucleus(logp, 1.0, p), "temperature"),
+        (exercises.check_nucleus, lambda logp, t, p: nucleus(logp, t, p)[:1], "is missing"),
+        (exercises.check_nucleus, lambda logp, t, p: nucleus(logp, t, p) * 2, "more than once"),
     ]
 
 
@@ -108,3 +119,15 @@ def test_a_crash_in_the_learners_code_is_one_line_not_a_traceback():
     result = exercises.check_advantages(crashes)
     assert not result.ok and result.message == "✗ my_advantages raised ValueError: shapes do not match"
     assert repr(result) == str(result) == result.message
+
+
+def test_the_nucleus_checker_compares_with_what_sampling_draws_from():
+    """check_nucleus's reference is decoder.search's own filter: sampling with that top-p never draws
+    a word outside the set, and draws every word of it; no case sits within rounding of top-p."""
+    for logp, t, p in exercises._nucleus_cases():
+        want = exercises._kept(logp, t, p)
+        cfg = DecodeConfig("sample", temperature=t, top_p=p)
+        drawn = search._pick(logp.expand(4000, -1), cfg, torch.Generator().manual_seed(0))
+        assert set(drawn.tolist()) == want
+        probs = (logp / t).softmax(-1).sort(descending=True).values
+        assert float((probs.cumsum(-1) - p).abs().min()) > 5e-3
