@@ -182,7 +182,7 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
     cfg = decode or captioner.default_decoding
     writer = None if job.output is None else CaptionWriter(job.output, job.format, decoding=cfg.to_dict(),
                                                            mixed=job.force)
-    run = _Run(captioner, job, cfg, echo, writer)
+    run = _Run(captioner, job, cfg, echo and not (writer and writer.stdout), writer)
     paths, problems = discover_images(inputs)
     paths = [p for p in paths if not _is_ours(p, job.overlay, job.grid)]
     for problem in problems:
@@ -203,7 +203,7 @@ def caption_paths(captioner: Captioner, inputs: Sequence[str | Path], job: Capti
     finally:
         if run.writer:
             run.writer.close()
-    resumed = f", resumed {run.summary.resumed} (already in {job.output})" if writer else ""
+    resumed = f", resumed {run.summary.resumed} (already in {job.output})" if writer and not writer.stdout else ""
     log.info("captioned %d images, skipped %d%s", run.summary.captioned, run.summary.skipped, resumed)
     return run.summary
 

@@ -5,7 +5,8 @@ JSON and CSV cannot be appended to, so records go to a JSONL sidecar `.NAME.part
 beside the output while running; `finish()` merges it with any earlier output, sorts, and
 replaces the output atomically. The output is thus always absent or complete, never half-written.
 Records name each image as given and by absolute path (resume works from any folder), and the
-decoding settings that made it. An output that is a symlink is replaced, never written through."""
+decoding settings that made it. An output that is a symlink is replaced, never written through;
+`-` streams JSONL to standard output."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from typing import Any
 from ..core.config import ConfigError
 from ..core.errors import InputError
 from ..core.io import atomic_write, fitted_name
-from .job import FORMATS
+from .job import FORMATS, STDOUT, TO_STDOUT, output_problem
 from .settings import SettingsChanged, distinct, settings_changes
+from .stdout import StdoutLog
 
 try:
     import fcntl
@@ -50,6 +52,8 @@ def record_key(record: Mapping[str, Any]) -> str:
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
     """fmt when given, else the output's suffix; an unknown one is a ValueError."""
+    if str(path) == STDOUT and fmt in (None, "jsonl"):
+        return "jsonl"
     fmt = fmt or Path(path).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ConfigError("output", f"{path}: unknown format '{fmt or Path(path).name}' "
@@ -178,20 +182,25 @@ class CaptionWriter:
     Use `done = w.open()`, then `w.write(*records)` per batch and `w.finish(order)` at the end;
     `close()` without finish() keeps the sidecar for the next run to resume from. With `decoding`
     (this run's settings), open() refuses an output whose records name other settings, unless
-    `mixed`."""
+    `mixed`. The path "-" writes JSONL to standard output and resumes nothing."""
 
     def __init__(self, path: str | Path, fmt: str | None = None, *,
                  decoding: Mapping[str, Any] | None = None, mixed: bool = False) -> None:
-        self.path = Path(path)
-        self.fmt = output_format(self.path, fmt)
+        self.path, self.stdout = Path(path), str(path) == STDOUT
+        self.fmt = output_format(path, fmt)
         self.log = self.path if self.fmt == "jsonl" else sidecar_path(self.path)
         self.decoding, self.mixed = decoding, mixed
         self._fh = None
 
     def open(self) -> set[str]:
         """Read and check what is already there; return the images it holds; repair and lock the log."""
-        if self.path.is_dir():
-            raise ConfigError("output", f"{self.path} is a folder")
+        if self.stdout:
+            self._fh = StdoutLog()
+            return set()
+        for path in dict.fromkeys([self.path, self.log]):
+            problem = output_problem(path)
+            if problem:
+                raise ConfigError("output", f"{problem} ({TO_STDOUT})")
         done: set[str] = set()
         settings: dict[str, Mapping[str, Any]] = {}
         for record in self._earlier():
@@ -233,7 +242,7 @@ class CaptionWriter:
             fh, self._fh = self._fh, None
             with contextlib.suppress(OSError):  # its buffer cannot be flushed; the file still closes
                 fh.close()
-            raise OSError(exc.errno, exc.strerror, str(self.log)) from None
+            raise OSError(exc.errno, exc.strerror, "standard output" if self.stdout else str(self.log)) from None
 
     def close(self) -> None:
         if self._fh is not None:

@@ -5,15 +5,20 @@ byte-identical; nothing may hang (an alarm turns a hang into a failure)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
+import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from captioning.cli import exit_codes
+from captioning.cli.main import main
 from captioning.features import config as features_config
 from captioning.render.captions import show_caption
 from captioning.render.layout import save_figure
@@ -74,6 +79,91 @@ def test_records_without_absolute_paths_still_resume_from_their_folder(folder: P
     (folder / "out.jsonl").write_text(json.dumps({"image": "a.jpg", "caption": "x", "logprob": -1.0}) + "\n")
     rc, _, err = run(".", "-o", "out.jsonl", "-q")
     assert rc == 0 and "captioned 2 images, skipped 0, resumed 1" in err, err
+
+
+# ---- item 5: special files and standard output ----
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _socket(path: Path) -> Path:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()
+    return path
+
+
+def _char_device(path: Path) -> Path:
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # /dev/full's numbers
+    except PermissionError:
+        pytest.skip("mknod needs root")
+    return path
+
+
+@pytest.mark.parametrize(("make", "kind"), [(_fifo, "a FIFO (named pipe)"), (_socket, "a socket"),
+                                            (_char_device, "a character device")])
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_output_that_is_a_special_file_is_refused(folder: Path, tmp_path: Path, make, kind: str,
+                                                   fmt: str) -> None:
+    target = make(tmp_path / f"special.{fmt}")
+    rc, out, err = run(folder, "-o", target, "-q")
+    assert rc == REFUSED and out == ""
+    assert _one_line(err) == (f"captioning: error: --output: {target}: the captions file is {kind}, not a "
+                              "regular file (for standard output, give - as the output)")
+    assert not outputs.sidecar_path(target).exists()
+
+
+def test_link_to_a_special_file_is_refused_too(folder: Path, tmp_path: Path) -> None:
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(_fifo(tmp_path / "fifo"))
+    rc, _, err = run(folder, "-o", link, "-q")
+    assert rc == REFUSED and "is a FIFO (named pipe), not a regular file" in _one_line(err)
+    assert link.is_symlink()
+
+
+def test_dev_stdout_is_refused_whatever_stdout_is(folder: Path) -> None:
+    rc, out, err = run(folder, "-o", "/dev/stdout", "--format", "jsonl", "-q")  # here a file: pytest's capture
+    assert rc == REFUSED and out == ""
+    assert _one_line(err).startswith("captioning: error: --output: /dev/stdout: the captions file is ")
+    assert "for standard output, give - as the output" in err
+
+
+class _Stdout(io.TextIOWrapper):
+    """A text stdout over bytes, as the console's (with .buffer), whose bytes the test reads."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", write_through=True)
+
+    def text(self) -> str:
+        return self.buffer.getvalue().decode("utf-8")
+
+
+def _run_to_stdout(*args: str | Path) -> tuple[int, str, str]:
+    out, err = _Stdout(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["caption", *map(str, args), "--checkpoint", "unused", "--device", "cpu"])
+    return rc, out.text(), err.getvalue()
+
+
+def test_dash_writes_jsonl_to_stdout_and_nothing_else(folder: Path, tmp_path: Path) -> None:
+    odd = folder / os.fsdecode(b"caf\xe9.jpg")  # not UTF-8: still valid JSON on stdout
+    _picture(5).save(odd, format="JPEG")
+    for _ in range(2):  # no resume: each run writes every record
+        rc, out, err = _run_to_stdout(folder, "-o", "-")
+        assert rc == 0, err
+        records = [json.loads(line) for line in out.splitlines()]
+        assert sorted(os.fsencode(r["image"]) for r in records) == sorted(os.fsencode(p) for p in folder.iterdir())
+        assert "captioned 4 images, skipped 0" in err and "resumed" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_dash_takes_jsonl_only(folder: Path) -> None:
+    rc, out, err = _run_to_stdout(folder, "-o", "-", "--format", "json")
+    assert rc == REFUSED and out == ""
+    assert _one_line(err) == "captioning: error: --format: the output - (standard output) takes JSONL only, not json"
 
 
 # ---- item 8: figures never replace a user's own PNG ----
@@ -205,3 +295,4 @@ def test_too_many_workers_are_capped_at_the_cpu_count(folder: Path, monkeypatch)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     notice = f"workers: 1000 is more than the {cores} CPU cores here; using {cores}"
     assert rc == 0 and err.splitlines().count(notice) == 1, err
+
