@@ -210,6 +210,29 @@ def test_a_full_disk_while_training_is_exit_3_and_resume_finishes_the_run(coco_t
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
+@pytest.mark.integration
+def test_a_full_disk_while_fine_tuning_is_exit_3_and_resume_finishes_the_run(coco_tiny, tmp_path, monkeypatch,
+                                                                            core_one_thread):
+    root, split, cache = coco_tiny
+    straight = root / "straight"
+    if not straight.exists():
+        code, _, err = _train(split, cache, straight)
+        assert code == 0, err
+    argv = ["scst", "--init", straight / "best", "--dataset", split, "--cache", cache, "--out", tmp_path / "scst",
+            "--epochs", 1, "--batch-images", 8, "--samples", 2, "--device", "cpu", "-q"]
+    with monkeypatch.context() as mp:
+        mp.setattr(safetensors_torch, "serialize_file", FullDisk(3))  # epoch 0's latest/optimizer.safetensors
+        code, _, err = run_main(argv)
+    assert code == exit_codes.SYSTEM_ERROR
+    assert one_error_line(err) == (f"captioning: error: {tmp_path / 'scst' / 'latest' / 'optimizer.safetensors'}: "
+                                   "No space left on device (free some space and rerun: finished outputs are kept "
+                                   "and the run resumes)")
+    code, out, err = run_main([*argv, "--resume"])
+    assert code == 0, err
+    assert [m["epoch"] for m in read_metrics(tmp_path / "scst")] == [0, 1]
+    assert json.loads(out.strip().splitlines()[-1])["epochs_run"] == 1
+
+
 def test_a_full_disk_while_caching_features_is_exit_3_and_keeps_the_old_cache(tmp_path, monkeypatch):
     images = [tmp_path / f"img-{i}.jpg" for i in range(3)]
     split = _records(tmp_path, [("train", ["a dog"]), ("val", ["a cat"]), ("test", ["a bird"])])
