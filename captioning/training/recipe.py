@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 from pycocoevalcap.cider.cider import Cider
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..core.config import Config, check, option
 from ..core.errors import InputError
-from ..core.io import read_json, write_json
+from ..core.io import read_json, save_tensors, write_json
 from ..data.records import ImageRecord
 from ..data.tensors import prepare_splits
 from ..decoder.checkpoint import Checkpoint
@@ -125,7 +125,7 @@ def _snapshot(folder: Path):
 
     def save(epoch: int, decoder: torch.nn.Module) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}
-        save_file(state, str(folder / "epochs" / f"epoch-{epoch:02d}.safetensors"))
+        save_tensors(folder / "epochs" / f"epoch-{epoch:02d}.safetensors", state)
     return save
 
 
