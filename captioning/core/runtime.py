@@ -33,6 +33,26 @@ def tune() -> dict[str, bool]:
     return {"malloc": tune_malloc()}
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
+@functools.cache
+def cpu_has_vnni() -> bool:
+    """Whether this CPU has a VNNI int8 dot product (AVX512-VNNI or AVX-VNNI). Without it ONNX
+    Runtime's U8S8 kernels multiply pairs into saturating 16-bit sums, so int8 weights must keep
+    to 7 bits (reduce_range) to stay accurate. CAPTIONING_VNNI=0/1 overrides the detection."""
+    forced = os.environ.get("CAPTIONING_VNNI")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+
+
 @functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), read from /proc/cpuinfo
@@ -41,9 +61,4 @@ def cpu_has_bf16() -> bool:
     forced = os.environ.get("CAPTIONING_BF16")
     if forced in ("0", "1"):
         return forced == "1"
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

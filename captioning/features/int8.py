@@ -23,6 +23,7 @@ import numpy as np
 from ..core.config import Config, check
 from ..core.errors import InputError
 from ..core.io import atomic_write, write_json
+from ..core.runtime import cpu_has_vnni
 from .onnx import OnnxEncoder, file_digest, fp32_model, verified_model, write_model
 
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
@@ -122,7 +123,7 @@ def quantize(prepared: Path, ranges: dict[str, list[float]], settings: QuantSett
         model = load_model_with_shape_infer(prepared)
         convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
         keep = [convs[0], convs[-1]] if settings.fp32_ends and convs else []
-        quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, activations, data, [], keep, ops, extra)
+        quantizer = QDQQuantizer(model, True, reduce_range(), QuantType.QInt8, activations, data, [], keep, ops, extra)
         quantizer.quantize_model()
         quantizer.model.save_model_to_file(str(tmp))
 
@@ -152,9 +153,16 @@ def read_calibration(path: Path, name: str, digest: str, prepared: Path) -> dict
     return cal
 
 
+def reduce_range() -> bool:
+    """7-bit weights on CPUs without VNNI, whose U8S8 kernels saturate 16-bit sums of 8-bit products."""
+    return not cpu_has_vnni()
+
+
 def int8_key(fp32: Path, calibration: Path) -> str:
-    """What an int8 model depends on: the fp32 export, the calibration file, the quantizer version."""
-    text = json.dumps([fp32.name, hashlib.sha256(calibration.read_bytes()).hexdigest(), ort_version()])
+    """What an int8 model depends on: the fp32 export, the calibration file, the quantizer version
+    and whether its weights keep to 7 bits (reduce_range, on CPUs without VNNI)."""
+    text = json.dumps([fp32.name, hashlib.sha256(calibration.read_bytes()).hexdigest(), ort_version()]
+                      + (["reduce_range"] if reduce_range() else []))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

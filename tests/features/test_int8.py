@@ -126,3 +126,18 @@ def test_auto_falls_back_to_fp32_when_the_calibration_does_not_fit(cache, tmp_pa
         assert loading.load_encoder(NAME, runtime="auto", lossy=True).runtime == "onnx"
     with pytest.raises(InputError):
         loading.load_encoder(NAME, runtime="int8")
+
+
+def test_weights_keep_to_7_bits_without_vnni(monkeypatch, tmp_path):
+    """Without VNNI, ONNX Runtime's U8S8 kernels saturate 16-bit sums: the int8 model is quantized
+    with reduce_range, and cached under another key than a VNNI machine's."""
+    from captioning.core import runtime
+
+    keys, cal = {}, tmp_path / "cal.json"
+    cal.write_text("{}")
+    for vnni in ("1", "0"):
+        monkeypatch.setenv("CAPTIONING_VNNI", vnni)
+        runtime.cpu_has_vnni.cache_clear()
+        keys[vnni] = (int8.reduce_range(), int8.int8_key(Path("enc.onnx"), cal))
+    runtime.cpu_has_vnni.cache_clear()
+    assert keys["1"][0] is False and keys["0"][0] is True and keys["1"][1] != keys["0"][1]
