@@ -265,7 +265,9 @@ def run_trial(s: Search, t: Trial, records: Path, command: str) -> dict:
         model, first = load_decoders(_member_paths(s, t.members), s.device)
         record["kept"] = kept_scores(s, model, first.vocab)
     else:
+        fit_began = time.time()
         record["summary"] = _train(s, t)
+        record["_fit_seconds"] = time.time() - fit_began
         run = s.work / t.name
         record["kept_epoch"] = keep_checkpoint(run, t.keep, s.kept(t.name))
         ckpt = Checkpoint.load(s.kept(t.name), s.device)
@@ -274,6 +276,9 @@ def run_trial(s: Search, t: Trial, records: Path, command: str) -> dict:
         record["curves"] = {k: [m.get(k) for m in metrics] for k in metrics[-1] if k != "epoch"}
         record["curves"]["epoch"] = [m["epoch"] for m in metrics]
         record["val_per_image"], record["averaged"] = epoch_scores(s, run, Checkpoint.load(run / "latest", s.device))
-    record["minutes"] = round((time.time() - began) / 60, 2)
+    # training time from the run itself (a run adopted or resumed from its folder counts whole), plus scoring
+    trained = record.get("summary", {}).get("train_seconds", 0.0)
+    record["minutes"] = round((trained + time.time() - began - record.get("_fit_seconds", 0.0)) / 60, 2)
+    record.pop("_fit_seconds", None)
     write_json(record_path(records, t.name), record)
     return record
