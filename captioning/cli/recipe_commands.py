@@ -8,13 +8,14 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.io import read_json
-from ..lab.recipe_report import write_report
+from ..lab.recipe_report import card_table, update_block, write_report
 from ..training.config import RecipeConfig
 from ..training.recipe import Search, read_plan, record_path, run_trial, status
 from . import datasets
 from .options import build
 
 log = logging.getLogger("captioning")
+MODEL_CARD = Path("MODEL_CARD.md")  # its search table is generated from the records
 
 
 def recipe(args: argparse.Namespace) -> int:
@@ -44,4 +45,6 @@ def recipe(args: argparse.Namespace) -> int:
     intro = ("Written from the records in this folder by `captioning recipe --report`; "
              "`captioning recipe --status` lists the trials still to run.")
     print(f"wrote {write_report(trials, cfg.records, plan.get('ab', {}), intro)}")
+    if update_block(MODEL_CARD, "recipe-trials", card_table(trials, cfg.records)):
+        print(f"updated the search table in {MODEL_CARD}")
     return 0

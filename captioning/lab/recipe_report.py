@@ -157,3 +157,26 @@ def write_report(trials: Sequence[Trial], records_dir: str | Path, ab: dict[str,
     path = records_dir / REPORT
     atomic_write_text(path, "\n".join(text).rstrip() + "\n")
     return path
+
+
+def update_block(path: str | Path, name: str, lines: Sequence[str]) -> bool:
+    """Replace the generated block between `<!-- name -->` and `<!-- /name -->` in a document (the
+    model card's search table); False when the document has no such block."""
+    path = Path(path)
+    text = path.read_text() if path.is_file() else ""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    new = head + start + "\n" + "\n".join(lines) + "\n" + end + tail
+    if new != text:
+        atomic_write_text(path, new)
+    return True
+
+
+def card_table(trials: Sequence[Trial], records_dir: str | Path) -> list[str]:
+    """The model card's table of trials: the same rows as the report's, from the same records."""
+    records_dir = Path(records_dir)
+    return trials_table([read_json(record_path(records_dir, t.name)) for t in trials
+                         if record_path(records_dir, t.name).is_file()])

@@ -13,7 +13,14 @@ import torch
 from captioning.core.errors import InputError
 from captioning.data.records import ImageRecord
 from captioning.features.config import EncoderSpec
-from captioning.lab.recipe_report import chosen_score, patience_choice, rule_scores, write_report
+from captioning.lab.recipe_report import (
+    card_table,
+    chosen_score,
+    patience_choice,
+    rule_scores,
+    update_block,
+    write_report,
+)
 from captioning.training.recipe import Search, Trial, average_weights, read_plan, run_trial, status
 
 WORDS = ["a dog runs on grass", "a cat sits on a sofa", "a man rides a bike", "two birds on a wire"]
@@ -106,3 +113,19 @@ def test_plan_names_its_starts_before_use(tmp_path):
 def test_the_committed_plan_reads():
     trials = read_plan(Path(__file__).resolve().parents[2] / "results" / "recipe" / "plan.json")
     assert trials and all(t.lever for t in trials)
+
+
+def test_the_model_card_table_is_what_the_records_say():
+    root = Path(__file__).resolve().parents[2]
+    trials = read_plan(root / "results" / "recipe" / "plan.json")
+    card = (root / "MODEL_CARD.md").read_text()
+    block = card.split("<!-- recipe-trials -->\n", 1)[1].split("<!-- /recipe-trials -->", 1)[0]
+    assert block.splitlines() == card_table(trials, root / "results" / "recipe")
+
+
+def test_update_block_replaces_only_its_block(tmp_path):
+    doc = tmp_path / "card.md"
+    doc.write_text("before\n<!-- t -->\nold\n<!-- /t -->\nafter\n")
+    assert update_block(doc, "t", ["new 1", "new 2"])
+    assert doc.read_text() == "before\n<!-- t -->\nnew 1\nnew 2\n<!-- /t -->\nafter\n"
+    assert not update_block(doc, "missing", ["x"])
