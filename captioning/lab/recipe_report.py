@@ -55,7 +55,7 @@ def rule_scores(record: dict) -> dict[str, float | None]:
         out[f"patience {p}"] = chosen_score(per_epoch, lambda c, p=p: patience_choice(c, p))
     out["best epoch of the run"] = chosen_score(per_epoch, lambda c: max(range(len(c)), key=c.__getitem__))
     for n in BUDGETS:
-        out[f"fixed {n} epochs"] = mean(per_epoch[n]) if n < len(per_epoch) else None
+        out[f"fixed {n} epochs"] = mean(per_image[str(n)]) if str(n) in per_image else None
     for name, scores in sorted((record.get("averaged") or {}).items()):
         out[f"average of the {name} epochs"] = mean(scores)
     return out
@@ -81,20 +81,19 @@ def curves_table(records: list[dict], key: str = "val_cider") -> list[str]:
     runs = [r for r in records if r.get("curves")]
     if not runs:
         return []
-    longest = max(len(r["curves"]["epoch"]) for r in runs)
+    epochs = sorted({e for r in runs for e in r["curves"]["epoch"]})
     lines = ["| epoch | " + " | ".join(r["name"] for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
-    for i in range(longest):
+    for epoch in epochs:
         cells = []
         for r in runs:
-            c = r["curves"]
-            cells.append(_fmt(c[key][i]) if i < len(c["epoch"]) and c[key][i] is not None else "")
-        epoch = next(r["curves"]["epoch"][i] for r in runs if i < len(r["curves"]["epoch"]))
+            by_epoch = dict(zip(r["curves"]["epoch"], r["curves"][key]))
+            cells.append(_fmt(by_epoch[epoch]) if by_epoch.get(epoch) is not None else "")
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     return lines
 
 
 def rules_table(records: list[dict]) -> list[str]:
-    scored = [(r["name"], rule_scores(r)) for r in records]
+    scored = [(r["name"], rule_scores(r)) for r in records if r["kind"] == "scst"]  # SCST's stopping rule
     scored = [(n, s) for n, s in scored if s]
     if not scored:
         return []
@@ -148,7 +147,7 @@ def write_report(trials: Sequence[Trial], records_dir: str | Path, ab: dict[str,
         text += ["## Per-epoch val CIDEr (greedy, the training loop's validation; SCST epoch 0 is its start)",
                  "", *curves, ""]
     if rules := rules_table(records):
-        text += ["## Stopping rules", "",
+        text += ["## Stopping rules for SCST", "",
                  "Val CIDEr (greedy) of the checkpoint each rule keeps. Rules that choose an epoch on val "
                  "choose on half of the images and are scored on the other half (both ways, averaged).", "",
                  *rules, ""]

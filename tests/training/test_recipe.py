@@ -129,3 +129,13 @@ def test_update_block_replaces_only_its_block(tmp_path):
     assert update_block(doc, "t", ["new 1", "new 2"])
     assert doc.read_text() == "before\n<!-- t -->\nnew 1\nnew 2\n<!-- /t -->\nafter\n"
     assert not update_block(doc, "missing", ["x"])
+
+
+def test_curves_line_up_by_epoch_and_budgets_read_their_epoch():
+    from captioning.lab.recipe_report import curves_table
+
+    ce = {"name": "ce", "curves": {"epoch": [1, 2], "val_cider": [10.0, 20.0]}}
+    scst = {"name": "scst", "curves": {"epoch": [0, 1, 2], "val_cider": [20.0, 21.0, 22.0]}}
+    assert curves_table([ce, scst])[2:] == ["| 0 |  | 20.0 |", "| 1 | 10.0 | 21.0 |", "| 2 | 20.0 | 22.0 |"]
+    per_image = {str(e): [float(e)] * 2 for e in range(1, 7)}  # cross-entropy snapshots start at epoch 1
+    assert rule_scores({"val_per_image": per_image})["fixed 5 epochs"] == 5.0
