@@ -64,9 +64,21 @@ class _Interrupts:
             signal.signal(signal.SIGINT, signal.SIG_IGN if self.caught and self.keep_ignoring else self.previous)
 
 
+def _quiet_peer_loss(args: threading.ExceptHookArgs) -> None:
+    """Thread exception hook: a lost connection in multiprocessing's descriptor-sharing thread (its
+    DataLoader workers died, as under a Ctrl-C to the process group) is not a second error to print."""
+    lost = issubclass(args.exc_type, (ConnectionError, EOFError))
+    if not (lost and "_serve" in getattr(args.thread, "name", "")):
+        _DEFAULT_HOOK(args)
+
+
+_DEFAULT_HOOK = threading.excepthook
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one `captioning` command (argv, default sys.argv[1:]) and return its exit code (a bad
     flag exits 2 from the parser); Ctrl-C at any moment is one line and exit 130."""
+    threading.excepthook = _quiet_peer_loss
     interrupts = _Interrupts(keep_ignoring=argv is None)
     try:
         with interrupts:

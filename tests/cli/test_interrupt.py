@@ -79,3 +79,20 @@ def test_ctrl_c_mid_run_stops_every_process_and_keeps_the_output_whole(photos, t
     _assert_interrupted(proc, "SIGINT to the process group mid-run")
     lines = out.read_text().splitlines()
     assert 0 < len(lines) < 300 and all(json.loads(line) for line in lines)  # each line whole
+
+
+def test_a_lost_worker_connection_in_the_sharing_thread_prints_nothing(monkeypatch):
+    """Under a Ctrl-C to the process group the DataLoader workers die first, and multiprocessing's
+    descriptor-sharing thread (target _serve) loses its peer: that is not a second error to print."""
+    import threading
+    from types import SimpleNamespace
+
+    from captioning.cli import main as cli_main
+
+    shown = []
+    monkeypatch.setattr(cli_main, "_DEFAULT_HOOK", lambda args: shown.append(args.exc_type))
+    serve, other = threading.Thread(name="Thread-3 (_serve)"), threading.Thread(name="Thread-4 (work)")
+    for exc, thread in ((ConnectionResetError, serve), (EOFError, serve), (ConnectionResetError, other),
+                        (ValueError, serve)):
+        cli_main._quiet_peer_loss(SimpleNamespace(exc_type=exc, exc_value=exc(), exc_traceback=None, thread=thread))
+    assert shown == [ConnectionResetError, ValueError]  # only the sharing thread's lost peer is quiet
