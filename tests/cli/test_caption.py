@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import itertools
 import json
 import statistics
@@ -18,40 +17,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from captioning.cli.main import main
-from captioning.tools.captioner import Captioner
 from captioning.tools.outputs import sidecar_path
 from tests.badfiles import make_corpus
+from tests.cli.conftest import picture, run
 
 SCRIPT = Path(sys.executable).with_name("captioning")
 KILL_IMAGES = 40  # the kill test's folder: ~2/3 of this file's run time scales with it
-
-
-@pytest.fixture(scope="module")
-def captioner(tiny_checkpoint: Path) -> Captioner:
-    return Captioner.from_pretrained(tiny_checkpoint, device="cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def reuse_captioner(captioner: Captioner) -> Iterator[None]:
-    """In-process runs get the already-built captioner instead of loading it again."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Captioner, "from_pretrained", classmethod(lambda cls, *a, **k: captioner))
-        yield
-
-
-def _picture(seed: int, size: tuple[int, int] = (32, 24)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, 3)
-    arr = np.clip(base + rng.integers(-60, 60, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
-    return Image.fromarray(arr)
+pytestmark = pytest.mark.usefixtures("reuse_captioner")  # in-process runs share one captioner
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +37,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("photos")
     for i, name in enumerate(["a.jpg", "a.png", "sub/c.jpg", "sub/d.jpeg", "sub/deep/e.bmp"]):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
-        _picture(i).save(root / name)
+        picture(i).save(root / name)
     return root
-
-
-def run(*args: str | Path, batch: int = 2) -> tuple[int, str, str]:
-    """main(["caption", ...]) with the shared captioner; returns (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(["caption", *map(str, args), "--checkpoint", "unused", "--device", "cpu",
-                   "--batch-size", str(batch)])
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +174,7 @@ def test_killed_run_restarts_to_the_same_file(tmp_path: Path, tiny_checkpoint: P
     folder = tmp_path / "many"
     for i in range(KILL_IMAGES):
         (folder / f"set{i % 3}").mkdir(parents=True, exist_ok=True)
-        _picture(100 + i, (24, 16)).save(folder / f"set{i % 3}" / f"img{i:02d}.jpg")
+        picture(100 + i, (24, 16)).save(folder / f"set{i % 3}" / f"img{i:02d}.jpg")
     output = tmp_path / "out" / "captions.json"
     command = [str(SCRIPT), "caption", str(folder), "-o", str(output), "--batch-size", "2",
                "--device", "cpu", "--checkpoint", str(tiny_checkpoint), "-q"]

@@ -16,30 +16,16 @@ from PIL import Image
 
 from captioning.cli import exit_codes
 from captioning.tools import outputs
-from tests.cli.test_caption import _picture, captioner, reuse_captioner, run  # noqa: F401 (fixtures)
+from tests.cli.conftest import one_line, run
 
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """Three photos: a.jpg, b.png, c.jpg."""
-    root = tmp_path / "photos"
-    root.mkdir()
-    for i, name in enumerate(["a.jpg", "b.png", "c.jpg"]):
-        _picture(i).save(root / name)
-    return root
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
+pytestmark = pytest.mark.usefixtures("reuse_captioner")  # in-process runs share one captioner
 
 
 def test_grid_over_an_input_photo_is_refused_and_the_photo_kept(folder: Path) -> None:
     before = (folder / "a.jpg").read_bytes()
     rc, _, err = run(folder, "--grid", folder / "a.jpg", "-q")
     assert rc == exit_codes.USAGE_ERROR
-    assert _one_line(err).startswith(f"captioning: error: --grid: {folder / 'a.jpg'} is one of the input images")
+    assert one_line(err).startswith(f"captioning: error: --grid: {folder / 'a.jpg'} is one of the input images")
     assert (folder / "a.jpg").read_bytes() == before
 
 
@@ -50,7 +36,7 @@ def test_grid_over_another_kind_of_file_is_refused_unless_forced(folder: Path, t
     target = tmp_path / name
     target.write_text("the user's own words")
     rc, _, err = run(folder, "--grid", target, "-q")
-    assert rc == exit_codes.USAGE_ERROR and problem in _one_line(err) and "--grid" in err
+    assert rc == exit_codes.USAGE_ERROR and problem in one_line(err) and "--grid" in err
     assert target.read_text() == "the user's own words"
     if name.endswith(".png"):
         rc, _, err = run(folder, "--grid", target, "--force", "-q")
@@ -76,7 +62,7 @@ def test_rerun_with_grid_inside_the_inputs_replaces_only_its_own_grid(folder: Pa
 def test_output_folder_is_named_as_a_folder(folder: Path, tmp_path: Path) -> None:
     for output in (f"{tmp_path / 'new'}/", str(tmp_path)):
         rc, _, err = run(folder, "-o", output, "-q")
-        assert rc == exit_codes.USAGE_ERROR and "--output" in err and "is a folder" in _one_line(err)
+        assert rc == exit_codes.USAGE_ERROR and "--output" in err and "is a folder" in one_line(err)
 
 
 def test_resume_is_keyed_on_the_resolved_path(folder: Path, tmp_path: Path, monkeypatch) -> None:
@@ -122,7 +108,7 @@ def test_full_disk_while_streaming_exits_3_and_keeps_the_lines_written(folder, t
     monkeypatch.setattr(outputs, "open", lambda *a, **k: _FullDisk(*a, room=1, **k), raising=False)
     rc, _, err = run(folder, "-o", output, "-q", batch=1)
     assert rc == exit_codes.SYSTEM_ERROR
-    assert _one_line(err).startswith(f"captioning: error: {output}: No space left on device")
+    assert one_line(err).startswith(f"captioning: error: {output}: No space left on device")
     assert len(output.read_text().splitlines()) == 1  # the first batch is kept
     monkeypatch.undo()
     rc, _, err = run(folder, "-o", output, "-q", batch=1)  # space freed: the rerun resumes
@@ -143,7 +129,7 @@ def test_failed_final_write_keeps_the_old_file_and_the_records(folder, tmp_path,
     monkeypatch.setattr(pathlib.Path, "write_text", refuse)
     rc, _, err = run(folder, "-o", output, "-q")
     assert rc == exit_codes.SYSTEM_ERROR
-    assert _one_line(err) == f"captioning: error: {output}: {os.strerror(number)}" + (
+    assert one_line(err) == f"captioning: error: {output}: {os.strerror(number)}" + (
         " (free some space and rerun: finished outputs are kept and the run resumes)" * (number == errno.ENOSPC))
     assert output.read_text() == "[]\n" and outputs.sidecar_path(output).exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

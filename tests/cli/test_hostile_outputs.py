@@ -23,9 +23,10 @@ from captioning.features import config as features_config
 from captioning.render.captions import show_caption
 from captioning.render.layout import save_figure
 from captioning.tools import outputs
-from tests.cli.test_caption import _picture, captioner, reuse_captioner, run  # noqa: F401 (fixtures)
+from tests.cli.conftest import one_line, picture, run
 
 REFUSED = exit_codes.USAGE_ERROR
+pytestmark = pytest.mark.usefixtures("reuse_captioner")  # in-process runs share one captioner
 
 
 @pytest.fixture(autouse=True)
@@ -39,22 +40,6 @@ def no_hang() -> Iterator[None]:
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, before)
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """Three photos: a.jpg, b.png, c.jpg."""
-    root = tmp_path / "photos"
-    root.mkdir()
-    for i, name in enumerate(["a.jpg", "b.png", "c.jpg"]):
-        _picture(i).save(root / name)
-    return root
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -111,7 +96,7 @@ def test_output_that_is_a_special_file_is_refused(folder: Path, tmp_path: Path, 
     target = make(tmp_path / f"special.{fmt}")
     rc, out, err = run(folder, "-o", target, "-q")
     assert rc == REFUSED and out == ""
-    assert _one_line(err) == (f"captioning: error: --output: {target}: the captions file is {kind}, not a "
+    assert one_line(err) == (f"captioning: error: --output: {target}: the captions file is {kind}, not a "
                               "regular file (for standard output, give - as the output)")
     assert not outputs.sidecar_path(target).exists()
 
@@ -120,14 +105,14 @@ def test_link_to_a_special_file_is_refused_too(folder: Path, tmp_path: Path) -> 
     link = tmp_path / "out.jsonl"
     link.symlink_to(_fifo(tmp_path / "fifo"))
     rc, _, err = run(folder, "-o", link, "-q")
-    assert rc == REFUSED and "is a FIFO (named pipe), not a regular file" in _one_line(err)
+    assert rc == REFUSED and "is a FIFO (named pipe), not a regular file" in one_line(err)
     assert link.is_symlink()
 
 
 def test_dev_stdout_is_refused_whatever_stdout_is(folder: Path) -> None:
     rc, out, err = run(folder, "-o", "/dev/stdout", "--format", "jsonl", "-q")  # here a file: pytest's capture
     assert rc == REFUSED and out == ""
-    assert _one_line(err).startswith("captioning: error: --output: /dev/stdout: the captions file is ")
+    assert one_line(err).startswith("captioning: error: --output: /dev/stdout: the captions file is ")
     assert "for standard output, give - as the output" in err
 
 
@@ -150,7 +135,7 @@ def _run_to_stdout(*args: str | Path) -> tuple[int, str, str]:
 
 def test_dash_writes_jsonl_to_stdout_and_nothing_else(folder: Path, tmp_path: Path) -> None:
     odd = folder / os.fsdecode(b"caf\xe9.jpg")  # not UTF-8: still valid JSON on stdout
-    _picture(5).save(odd, format="JPEG")
+    picture(5).save(odd, format="JPEG")
     for _ in range(2):  # no resume: each run writes every record
         rc, out, err = _run_to_stdout(folder, "-o", "-")
         assert rc == 0, err
@@ -163,18 +148,18 @@ def test_dash_writes_jsonl_to_stdout_and_nothing_else(folder: Path, tmp_path: Pa
 def test_dash_takes_jsonl_only(folder: Path) -> None:
     rc, out, err = _run_to_stdout(folder, "-o", "-", "--format", "json")
     assert rc == REFUSED and out == ""
-    assert _one_line(err) == "captioning: error: --format: the output - (standard output) takes JSONL only, not json"
+    assert one_line(err) == "captioning: error: --format: the output - (standard output) takes JSONL only, not json"
 
 
 # ---- item 8: figures never replace a user's own PNG ----
 
 def test_grid_over_a_users_png_is_refused_unless_forced(folder: Path, tmp_path: Path) -> None:
     photo = tmp_path / "myphoto.png"
-    _picture(9).save(photo)
+    picture(9).save(photo)
     before = photo.read_bytes()
     rc, _, err = run(folder, "--grid", photo, "-o", tmp_path / "out.jsonl", "-q")
     assert rc == REFUSED
-    assert _one_line(err).startswith(f"captioning: error: --grid: {photo} was not made by captioning")
+    assert one_line(err).startswith(f"captioning: error: --grid: {photo} was not made by captioning")
     assert photo.read_bytes() == before and not (tmp_path / "out.jsonl").exists()
     rc, _, err = run(folder, "--grid", photo, "--force", "-q")
     assert rc == 0, err
@@ -184,18 +169,18 @@ def test_grid_over_a_users_png_is_refused_unless_forced(folder: Path, tmp_path: 
 def test_overlay_over_a_users_png_is_refused_before_any_work(folder: Path, tmp_path: Path) -> None:
     overlays = tmp_path / "ov"
     overlays.mkdir()
-    _picture(9).save(overlays / "a.png")
+    picture(9).save(overlays / "a.png")
     before = (overlays / "a.png").read_bytes()
     rc, out, err = run(folder, "--overlay", overlays, "-o", tmp_path / "out.jsonl")
     assert rc == REFUSED and out == ""
-    assert _one_line(err).startswith(f"captioning: error: --overlay: {overlays / 'a.png'} was not made by captioning")
+    assert one_line(err).startswith(f"captioning: error: --overlay: {overlays / 'a.png'} was not made by captioning")
     assert sorted(p.name for p in overlays.iterdir()) == ["a.png"] and (overlays / "a.png").read_bytes() == before
     assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_our_own_figure_is_still_replaced(folder: Path, tmp_path: Path) -> None:
     grid = tmp_path / "grid.png"
-    save_figure(show_caption(_picture(1), "an earlier grid"), grid)
+    save_figure(show_caption(picture(1), "an earlier grid"), grid)
     before = grid.read_bytes()
     assert run(folder, "--grid", grid, "-q")[0] == 0 and grid.read_bytes() != before
 
@@ -227,7 +212,7 @@ def test_an_image_with_a_251_character_name_gets_its_overlay(folder: Path, tmp_p
     long = [folder / ("p" * 247 + ".jpg"), folder / ("é" * 125 + ".jpg"),
             folder / ("q" * 251 + ".jpg"), folder / ("q" * 251 + ".gif")]  # these two: q...q.jpg.png
     for i, path in enumerate(long):
-        _picture(10 + i).save(path, format="GIF" if path.suffix == ".gif" else "JPEG")
+        picture(10 + i).save(path, format="GIF" if path.suffix == ".gif" else "JPEG")
     overlays = tmp_path / "ov"
     for _ in range(2):  # and a rerun replaces its own overlays
         rc, _, err = run(folder, "--overlay", overlays, "-q")
@@ -270,7 +255,7 @@ def test_resume_with_other_decoding_settings_is_refused(folder: Path, tmp_path: 
     before = output.read_bytes()
     rc, out, err = run(folder, "-o", output, "--max-len", "5", "--block-trigrams", "-q")
     assert rc == REFUSED and out == ""
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith(f"captioning: error: --output: {output} holds captions made with other decoding settings")
     assert "--max-len 8 (now 5)" in line and "--block-trigrams off (now on)" in line and "--force" in line
     assert "--beam" not in line
