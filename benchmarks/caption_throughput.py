@@ -224,6 +224,10 @@ def report(args, rounds: list[dict], first: dict, diffs: dict) -> None:
         return f"{med[p][k]:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
     n = med["e2e_auto"]["images"]
+    from captioning.core.runtime import SPEED_FLAGS, cpu_description
+
+    cpu = cpu_description()
+    print(f"CPU: {cpu['model']}, {cpu['cpus']} CPUs, flags {' '.join(cpu['flags']) or 'none of ' + str(SPEED_FLAGS)}")
     print(f"{n:.0f} images from {args.images}, batch {args.batch_size}, {os.cpu_count()} CPUs; medians of "
           f"{args.repeat} rounds (ranges); auto = {rounds[-1]['encoder_auto']['runtime']}")
     for rt in (*args.runtimes, "auto"):
@@ -242,7 +246,7 @@ def report(args, rounds: list[dict], first: dict, diffs: dict) -> None:
     print(f"  first run on data/samples with empty caches: {first['seconds']:.1f} s (exit {first['exit_code']}); "
           + " | ".join(first["progress_lines"]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"median": med, "rounds": rounds, "first_run": first, "breakdown": parts,
+        Path(args.json).write_text(json.dumps({"cpu": cpu, "median": med, "rounds": rounds, "first_run": first, "breakdown": parts,
                                                "caption_differences": diffs}, indent=2) + "\n")
 
 

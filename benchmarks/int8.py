@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captioning.core.runtime import cpu_has_bf16, tune
+from captioning.core.runtime import cpu_description, cpu_has_bf16, tune
 from captioning.data.coco import load_coco
 from captioning.data.split import make_split
 from captioning.decoder.decode_config import resolve_decoding
@@ -153,7 +153,8 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="also score torch bf16 autocast (CPUs with AVX512-BF16/AMX)")
     args = ap.parse_args()
     tune()
-    result = run(args)
+    result = {"cpu": cpu_description(), **run(args)}
+    print(f"CPU: {result['cpu']['model']}, flags {' '.join(result['cpu']['flags'])}")
     print(f"fp32 ONNX: val CIDEr {result['fp32_val_cider']:.2f}, {result['fp32_img_per_s']:.1f} img/s")
     print("| config | val CIDEr | drop | captions changed | min cosine | img/s | vs fp32 |")
     for r in result["configs"]:

@@ -42,6 +42,23 @@ def cpu_flags() -> set[str]:
         return set()
 
 
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def cpu_description() -> dict:
+    """The CPU a figure was measured on: model name, core count and the flags that move speed
+    ratios (int8 and bf16 fast paths), so every benchmark record says which machine it holds."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    flags = cpu_flags()
+    return {"model": model or "unknown", "cpus": os.cpu_count(),
+            "flags": [name for name in SPEED_FLAGS if name in flags]}
+
+
 @functools.cache
 def cpu_has_vnni() -> bool:
     """Whether this CPU has a VNNI int8 dot product (AVX512-VNNI or AVX-VNNI). Without it ONNX
