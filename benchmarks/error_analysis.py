@@ -9,6 +9,8 @@ category. Exit 1 on a mismatch, 2 on a bad input (one line naming it).
 
   python benchmarks/error_analysis.py                       # regenerate, check, count
   python benchmarks/error_analysis.py --draft new.json      # a fresh list to label (categories empty)
+  python benchmarks/error_analysis.py --checkpoint NEW --relabel results/error-analysis/val-worst50-NEW.json
+                                           # the committed 50 with NEW's captions, to label with the same rules
   python benchmarks/error_analysis.py --review /tmp/review  # sheets: photo, caption, the 5 references
   python benchmarks/error_analysis.py --sheet results/error-analysis/examples.jpg --examples 511321,...
 
@@ -35,6 +37,7 @@ from captioning.lab.errors import (
     category_counts,
     compare_worst,
     read_analysis,
+    relabel_draft,
     stock_phrases,
     worst_images,
 )
@@ -115,6 +118,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--analysis", type=Path, default=ANALYSIS, help="the committed, labelled analysis to check")
     ap.add_argument("--draft", type=Path, metavar="FILE", help="write the fresh list with empty categories")
+    ap.add_argument("--relabel", type=Path, metavar="FILE", help="write --analysis's images with this model's captions")
     ap.add_argument("--review", type=Path, metavar="DIR", help="write labelling sheets (photo, caption, references)")
     ap.add_argument("--sheet", type=Path, metavar="FILE.jpg", help="write an example sheet of --examples")
     ap.add_argument("--examples", default="", help="comma-separated image ids for --sheet")
@@ -125,8 +129,9 @@ def main() -> int:
         return 0
     if args.n < 1:
         raise InputError(f"--n: must be at least 1, got {args.n}")
-    if args.draft and args.draft.exists():
-        raise InputError(f"--draft: {args.draft} exists; choose a new file")
+    for flag, path in (("--draft", args.draft), ("--relabel", args.relabel)):
+        if path and path.exists():
+            raise InputError(f"{flag}: {path} exists; choose a new file")
     tune()
     ranked, decoding, records = compute(args.checkpoint, args.split)
     worst = ranked[:args.n]
@@ -135,10 +140,12 @@ def main() -> int:
     print_stock_phrases([e["caption"] for e in worst], [e["caption"] for e in ranked])
     if args.review:
         review_sheets(worst, records, args.review)
-    if args.draft:
-        write_json(args.draft, {"checkpoint": Path(args.checkpoint).name, "split": args.split, "decoding": decoding,
-                                "command": "python benchmarks/error_analysis.py", "category_rules": CATEGORY_RULES,
-                                "images": [{**e, "categories": [], "note": ""} for e in worst]})
+    if args.draft or args.relabel:
+        images = (relabel_draft(read_analysis(args.analysis)["images"], ranked) if args.relabel
+                  else [{**e, "categories": [], "note": ""} for e in worst])
+        write_json(args.draft or args.relabel, {
+            "checkpoint": Path(args.checkpoint).name, "split": args.split, "decoding": decoding,
+            "command": "python benchmarks/error_analysis.py", "category_rules": CATEGORY_RULES, "images": images})
         return 0
     return report(worst, args.analysis)
 
