@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from captioning.data.karpathy import write_karpathy
+from captioning.data.karpathy import read_karpathy, write_karpathy
 
 pytestmark = pytest.mark.integration
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -24,11 +24,14 @@ TINY = ["--embed-dim", "16", "--hidden-dim", "24", "--dropout", "0", "--min-coun
 
 
 @pytest.fixture(scope="module")
-def data(core_coco_records, tmp_path_factory):
+def data(core_coco_records, core_prefill_cache, tmp_path_factory):
+    """A split of 120 train / 20 val / 5 test shared images and its feature cache, prefilled from
+    the session's extraction (these are core images), so no run here repeats the CNN pass."""
     root = tmp_path_factory.mktemp("ddp")
     picked = [r for s, n in (("train", 120), ("val", 20), ("test", 5))
               for r in [r for r in core_coco_records if r.split == s][:n]]
     write_karpathy(picked, root / "split.json")
+    core_prefill_cache(root / "features.safetensors", [r.path for r in read_karpathy(root / "split.json")])
     return root
 
 
