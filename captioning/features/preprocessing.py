@@ -33,14 +33,29 @@ class Pixels:
         self.prep = prep
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        prep = self.prep
-        size = resized_size(*image.size, prep.resize)
-        if size != image.size:
-            image = image.resize(size, _PIL_FILTERS[prep.interpolation])
-        left = round((size[0] - prep.crop) / 2.0)
-        top = round((size[1] - prep.crop) / 2.0)
-        image = image.crop((left, top, left + prep.crop, top + prep.crop))
-        return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+        crop, image = self.prep.crop, resize_shorter(image, self.prep)
+        left, top = centre_origin(image.size, crop)
+        return as_pixels(image.crop((left, top, left + crop, top + crop)))
+
+
+def resize_shorter(image: Image.Image, prep: Preprocessing) -> Image.Image:
+    """The image with its shorter side resized to prep.resize (unchanged when it already is)."""
+    size = resized_size(*image.size, prep.resize)
+    return image if size == image.size else image.resize(size, pil_filter(prep))
+
+
+def pil_filter(prep: Preprocessing) -> Image.Resampling:
+    return _PIL_FILTERS[prep.interpolation]
+
+
+def centre_origin(size: tuple[int, int], crop: int) -> tuple[int, int]:
+    """(left, top) of the centred crop x crop box in an image of this (width, height)."""
+    return round((size[0] - crop) / 2.0), round((size[1] - crop) / 2.0)
+
+
+def as_pixels(image: Image.Image) -> torch.Tensor:
+    """PIL RGB image -> uint8 tensor [3, H, W]."""
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
 def normalize(prep: Preprocessing, pixels: torch.Tensor) -> torch.Tensor:
