@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class SplitTensors:
     """tokens [M, L] (<start> words <end> <pad>...); owner [M] -> image index in the split; the
-    split's image features are store[rows] (store itself when rows is None)."""
+    split's image features are store[rows] (store itself when rows is None). With views V > 1
+    (with_views), the store holds V views of each of the N images, view v of image i at row
+    v * N + i, and draw_views points rows at one view per image."""
 
     store: torch.Tensor
     image_ids: list
@@ -30,6 +32,7 @@ class SplitTensors:
     tokens: torch.Tensor
     owner: torch.Tensor
     rows: torch.Tensor | None = None
+    views: int = 1
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -41,8 +44,18 @@ class SplitTensors:
 
     def batch_features(self, captions: torch.Tensor | slice) -> torch.Tensor:
         """Float32 features [B, F] of the images that own these captions."""
-        images = self.owner[captions]
+        return self.image_features(self.owner[captions])
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Float32 features [B, F] of these images (indices into the split)."""
         return self.store[images if self.rows is None else self.rows[images]].float()
+
+    def draw_views(self, generator: torch.Generator) -> None:
+        """Point each image at one of its views, drawn uniformly with `generator` (training
+        augmentation; a split with one view draws nothing and keeps its rows)."""
+        if self.views > 1:
+            n = len(self)
+            self.rows = torch.arange(n) + n * torch.randint(self.views, (n,), generator=generator)
 
     def subset(self, n: int) -> SplitTensors:
         """The first n images and their captions (for quick validation)."""
@@ -71,6 +84,16 @@ def build_split(records: Sequence[ImageRecord], features: torch.Tensor, vocab: V
                         torch.tensor(owner, dtype=torch.long), rows)
 
 
+def with_views(split: SplitTensors, extra: torch.Tensor) -> SplitTensors:
+    """The split with 1 + V' views per image: its own features are view 0, extra [N, V', F] the
+    others (a float32 copy [V * N, F]); rows start at view 0."""
+    if extra.shape[:1] != (len(split),) or extra.dim() != 3:
+        raise ValueError(f"views: expected [{len(split)}, V, F] features, got {list(extra.shape)}")
+    store = torch.cat([split.features, extra.float().transpose(0, 1).reshape(-1, extra.shape[-1])])
+    return SplitTensors(store, split.image_ids, split.references, split.tokens, split.owner,
+                        torch.arange(len(split)), 1 + extra.shape[1])
+
+
 def _rows_of(features: torch.Tensor, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(store, rows) for these row indices: a view for a contiguous run, else the shared matrix."""
     if idx == list(range(idx[0], idx[0] + len(idx))):
@@ -89,17 +112,19 @@ def _captioned(records: Sequence[ImageRecord], split: str, idx: list[int]) -> li
 
 
 def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_count: int,
-                   max_words: int, vocab: Vocabulary | None = None
+                   max_words: int, vocab: Vocabulary | None = None, views: torch.Tensor | None = None
                    ) -> tuple[Vocabulary, dict[str, SplitTensors], dict[str, list[ImageRecord]]]:
     """Vocabulary from the train captions (unless given) and tensors for every split present.
     Images without a caption are left out, with a warning naming one; a split left with none is
-    dropped, and a train split left with none is an InputError."""
+    dropped, and a train split left with none is an InputError. views: more views [n, V', F] of
+    the train records, in record order (with_views); the other splits keep view 0 alone."""
     by_split: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         by_split.setdefault(r.split, []).append(i)
     if "train" not in by_split:
         raise InputError("the dataset has no 'train' split")
     require_captions(records, "train")
+    position = {i: j for j, i in enumerate(by_split["train"])}  # train record -> its row of views
     by_split = {split: _captioned(records, split, idx) for split, idx in by_split.items()}
     by_split = {split: idx for split, idx in by_split.items() if idx}
     if vocab is None:
@@ -109,4 +134,8 @@ def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_c
         recs[split] = [records[i] for i in idx]
         store, rows = _rows_of(features, idx)
         tensors[split] = build_split(recs[split], store, vocab, max_words, rows)
+    if views is not None:
+        if len(views) != len(position):
+            raise ValueError(f"views: {len(views)} rows for {len(position)} train records")
+        tensors["train"] = with_views(tensors["train"], views[[position[i] for i in by_split["train"]]])
     return vocab, tensors, recs
