@@ -122,6 +122,28 @@ def core_prefill_cache(core_coco_features, core_encoder):
 
 
 @pytest.fixture(scope="session")
+def core_onnx_cache(tmp_path_factory):
+    """seeded(folder): make `folder` a CAPTIONING_CACHE that already holds the default encoder's
+    ONNX export (exported once per session), for tests whose commands would otherwise each
+    export it again into a fresh cache (5-8 s a time). Exports themselves are tested in
+    tests/features/test_onnx.py."""
+    import shutil
+
+    from captioning.features import onnx
+    from captioning.features.config import DEFAULT_ENCODER
+
+    home = tmp_path_factory.mktemp("onnx_home")
+    if onnx.onnx_available():
+        onnx.onnx_encoder(DEFAULT_ENCODER, cache_dir=home / "onnx")
+
+    def seeded(folder: Path) -> Path:
+        shutil.copytree(home, folder, dirs_exist_ok=True)
+        return folder
+
+    return seeded
+
+
+@pytest.fixture(scope="session")
 def core_coco_run(core_coco_features, core_encoder, tmp_path_factory):
     """A small LSTM decoder trained for 4 epochs on the core COCO subset's train split."""
     from types import SimpleNamespace

@@ -165,9 +165,10 @@ def test_split_on_shared_flickr8k(tmp_path, core_shared_coco):
 
 
 @pytest.fixture(scope="module")
-def cli_run(core_coco_features, core_prefill_cache, tmp_path_factory):
+def cli_run(core_coco_features, core_prefill_cache, core_onnx_cache, tmp_path_factory):
     """`captioning train` for one epoch on 60 train / 20 val / 20 test shared COCO images
-    (feature caches prefilled from the session's extraction, so no CNN pass is repeated)."""
+    (feature caches prefilled from the session's extraction, so no CNN pass is repeated; the
+    default cache holds the session's ONNX export, so none is made again)."""
     _, kept = core_coco_features
     by = {s: [r for r in kept if r.split == s] for s in ("train", "val", "test")}
     root = tmp_path_factory.mktemp("cli")
@@ -175,6 +176,7 @@ def cli_run(core_coco_features, core_prefill_cache, tmp_path_factory):
     records = read_karpathy(split)
     core_prefill_cache(root / "train-cache.safetensors", [r.path for r in records])
     core_prefill_cache(root / "test-cache.safetensors", [r.path for r in records if r.split == "test"])
+    core_onnx_cache(root / "default-cache")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

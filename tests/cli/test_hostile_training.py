@@ -296,8 +296,10 @@ def _bytes_on_tmpfs(folder) -> int:
 
 
 @pytest.mark.integration
-def test_training_into_a_full_tmpfs_is_exit_3_and_resume_finishes_the_run(coco_tiny, tmp_path, core_one_thread):
+def test_training_into_a_full_tmpfs_is_exit_3_and_resume_finishes_the_run(coco_tiny, tmp_path, core_one_thread,
+                                                                          core_onnx_cache):
     root, split, cache = coco_tiny
+    core_onnx_cache(tmp_path / "default-cache")  # the runs' CAPTIONING_CACHE: no ONNX export of their own
     straight = root / "straight"
     if not straight.exists():
         code, _, err = _train(split, cache, straight)

@@ -21,8 +21,9 @@ NAME = "efficientnet_lite0"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("int8")
+def cache(core_onnx_cache, tmp_path_factory):
+    """An ONNX cache folder that starts with the session's fp32 export of EfficientNet-Lite0."""
+    return core_onnx_cache(tmp_path_factory.mktemp("int8")) / "onnx"
 
 
 @pytest.fixture(scope="module")

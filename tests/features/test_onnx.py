@@ -13,8 +13,9 @@ pytestmark = pytest.mark.skipif(not onnx.onnx_available(), reason="onnxruntime i
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("onnx")
+def cache(core_onnx_cache, tmp_path_factory):
+    """An ONNX cache folder that starts with the session's export of EfficientNet-Lite0."""
+    return core_onnx_cache(tmp_path_factory.mktemp("onnx")) / "onnx"
 
 
 @pytest.fixture(scope="module")

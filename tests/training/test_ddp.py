@@ -24,14 +24,16 @@ TINY = ["--embed-dim", "16", "--hidden-dim", "24", "--dropout", "0", "--min-coun
 
 
 @pytest.fixture(scope="module")
-def data(core_coco_records, core_prefill_cache, tmp_path_factory):
+def data(core_coco_records, core_prefill_cache, core_onnx_cache, tmp_path_factory):
     """A split of 120 train / 20 val / 5 test shared images and its feature cache, prefilled from
-    the session's extraction (these are core images), so no run here repeats the CNN pass."""
+    the session's extraction (these are core images), so no run here repeats the CNN pass; the
+    runs' CAPTIONING_CACHE holds the session's ONNX export."""
     root = tmp_path_factory.mktemp("ddp")
     picked = [r for s, n in (("train", 120), ("val", 20), ("test", 5))
               for r in [r for r in core_coco_records if r.split == s][:n]]
     write_karpathy(picked, root / "split.json")
     core_prefill_cache(root / "features.safetensors", [r.path for r in read_karpathy(root / "split.json")])
+    core_onnx_cache(root / "cache")
     return root
 
 
