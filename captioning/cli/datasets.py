@@ -13,7 +13,7 @@ from ..core.errors import InputError
 from ..data.datasets import load_dataset
 from ..data.records import ImageRecord
 from ..data.split import SplitConfig
-from ..features.cache import record_features
+from ..features.cache import record_features, record_views
 from ..features.config import ComputeConfig, EncoderSpec
 from ..features.loading import encoder_for, load_encoder
 from .options import build
@@ -57,3 +57,13 @@ def features(args: argparse.Namespace, recs: list[ImageRecord], spec: EncoderSpe
     for e in errors:
         log.warning("skipped %s", e)
     return encoder, feats, kept
+
+
+def train_views(args: argparse.Namespace, encoder, recs: list[ImageRecord], views: int):
+    """Views 1..V-1 of the train records' images, features [n, V-1, F] cached beside the
+    single-view ones (None for one view: training then sees the centre crop alone)."""
+    if views <= 1:
+        return None
+    compute = build(args, ComputeConfig)
+    train = [r for r in recs if r.split == "train"]
+    return record_views(train, encoder, views, compute.cache, progress=not args.quiet, num_workers=compute.workers)

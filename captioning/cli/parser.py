@@ -122,7 +122,7 @@ def _compare_parser(sub) -> None:
     p.add_argument("--status", action="store_true", help="say how many runs have a record and exit")
     p.add_argument("--report", action="store_true", help="only rewrite cells.md, cells.json and the figures "
                    "from every record in --records (reads no data, trains nothing)")
-    add_options(p, TrainConfig, skip=("seed",))
+    add_options(p, TrainConfig, skip=("seed", "views"))
     add_options(p, DecoderConfig, skip=("cell",))
     add_options(p, EncoderConfig)
     add_options(p, ComputeConfig, only=FEATURES)

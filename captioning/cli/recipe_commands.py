@@ -34,7 +34,8 @@ def recipe(args: argparse.Namespace) -> int:
             encoder, feats, kept = datasets.features(args, datasets.records(args),
                                                      name=plan.get("encoder", "efficientnet_lite2"))
             search = Search(kept, feats, encoder.spec, Path(cfg.records), Path(cfg.work),
-                            {t.name: t for t in trials}, encoder.device, progress=not args.quiet)
+                            {t.name: t for t in trials}, encoder.device, progress=not args.quiet,
+                            views=lambda v: datasets.train_views(args, encoder, kept, v))
             Path(cfg.records).mkdir(parents=True, exist_ok=True)
             for t in todo:
                 log.info("recipe: trial %s (%s): %s", t.name, t.kind, t.lever)

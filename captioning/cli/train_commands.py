@@ -65,9 +65,10 @@ def train(args: argparse.Namespace) -> int:
     require_captions(recs, "train")  # before the CNN pass over every image
     encoder, feats, kept = datasets.features(args, recs, name=enc.encoder, weights=enc.encoder_weights,
                                              flip=enc.flip)
-    summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), build(args, TrainConfig),
+    cfg = build(args, TrainConfig)
+    summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), cfg,
                           args.out, resume=args.resume, device=encoder.device, progress=not args.quiet,
-                          amp=build(args, ComputeConfig).amp)
+                          amp=build(args, ComputeConfig).amp, views=datasets.train_views(args, encoder, kept, cfg.views))
     return _report(summary, start)
 
 
@@ -80,9 +81,10 @@ def scst(args: argparse.Namespace) -> int:
     init = Checkpoint.load(args.init, resolve_device(compute.device))
     recs = datasets.records(args)
     require_captions(recs, "train")
-    _, feats, kept = datasets.features(args, recs, init.encoder)
-    summary = fine_tune(init, kept, feats, build(args, ScstConfig), args.out, resume=args.resume,
-                        device=init.decoder.embed.weight.device, progress=not args.quiet, amp=compute.amp)
+    encoder, feats, kept = datasets.features(args, recs, init.encoder)
+    cfg = build(args, ScstConfig)
+    summary = fine_tune(init, kept, feats, cfg, args.out, resume=args.resume, device=init.decoder.embed.weight.device,
+                        progress=not args.quiet, amp=compute.amp, views=datasets.train_views(args, encoder, kept, cfg.views))
     return _report(summary, start)
 
 

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from ..core.config import SEED_RANGE, Config, check, option
 from ..decoder.decode_config import MAX_BEAMS, MAX_TEMPERATURE, MAX_TOKENS, MIN_TEMPERATURE
+from ..features.config import MAX_VIEWS
+
+VIEWS_HELP = (f"train on this many views of each train image (1-{MAX_VIEWS}: centre crop, its mirror, corners, "
+              "whole image), one drawn per image each epoch; val and test keep the centre crop")
 
 # Past these an optimizer step or the loss overflows float32 and the weights turn to NaN.
 MAX_LR, MAX_WEIGHT_DECAY, MAX_LOSS_WEIGHT = 1.0, 1.0, 1000.0
@@ -33,6 +37,7 @@ class TrainConfig(Config):
     max_words: int = option(20, "truncate training captions to this many words", bounds=(1, MAX_TOKENS - 1))
     label_smoothing: float = option(0.1, "cross-entropy label smoothing (training loss only)")
     val_images: int = option(0, "validate on the first N val images (0: all)")
+    views: int = option(1, VIEWS_HELP, bounds=(1, MAX_VIEWS))
     seed: int = option(0, "seed for initialization, shuffling and dropout", bounds=SEED_RANGE)
 
     def __post_init__(self) -> None:
@@ -77,6 +82,7 @@ class ScstConfig(Config):
                               choices=SCST_SCHEDULES)
     min_lr_ratio: float = option(0.1, "where the cosine schedule ends, as a fraction of lr")
     val_images: int = option(0, "validate on the first N val images (0: all)")
+    views: int = option(1, VIEWS_HELP, bounds=(1, MAX_VIEWS))
     seed: int = option(0, "seed for sampling and batching", bounds=SEED_RANGE)
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..core import distributed
+from ..core.config import ConfigError
 from ..core.devices import amp_dtype, autocast
 from ..core.errors import InputError
 from ..core.progress import progress_bar
@@ -39,9 +40,18 @@ Objective = CrossEntropy | SelfCritical
 __all__ = ["CrossEntropy", "Objective", "SelfCritical", "fit", "lr_schedule"]
 
 
+VIEW_STREAM = 1 << 62  # view draws get seeds of their own, far from every other stream's
+
+
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     """The one seeding rule: dropout and sampling of (seed, epoch, rank); shuffling uses rank 0's."""
     return seed * 100_003 + epoch + 7919 * rank
+
+
+def view_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that draws an epoch's view of each train image: of (seed, epoch) alone, so
+    every rank draws the same views and a resumed run draws what the uninterrupted one did."""
+    return torch.Generator().manual_seed(VIEW_STREAM + epoch_seed(seed, epoch))
 
 
 class _Loss(torch.nn.Module):
@@ -117,6 +127,17 @@ def _wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
+def _check_train(objective: Objective, train: SplitTensors, items: int) -> None:
+    """Refuse, before any file is touched, a train split with nothing to train on (an epoch of
+    no steps has no statistics) or with other views than the run asks for."""
+    if not items:
+        raise InputError("the train split has no non-empty captions: nothing to train on")
+    views = getattr(objective.config, "views", 1)
+    if views != train.views:
+        raise ConfigError("views", f"the run asks for {views} views of each train image, but its train "
+                          f"split holds {train.views} ({objective.name} takes them from the caller)")
+
+
 def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTensors | Vocabulary,
         out_dir: str | Path | DecoderConfig, *earlier: Any, resume: bool = False,
         device: str | torch.device = "cpu", progress: bool = True, amp: bool = False,
@@ -133,8 +154,7 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
     start = objective.start()
     decoder = start.decoder.to(device)
     items, opt = objective.prepare(train), objective.optimizer(decoder)
-    if not items:  # an epoch of no steps has no statistics: refuse before any file is touched
-        raise InputError("the train split has no non-empty captions: nothing to train on")
+    _check_train(objective, train, items)
     state = run.start(resume, decoder, opt, write=w.main)
     steps = math.ceil(items / objective.batch_size)
     for group in opt.param_groups:  # runs saved without a schedule (earlier SCST) resume too
@@ -168,6 +188,7 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
             log.info("early stop: no better val CIDEr for %d epochs", objective.config.patience)
             break
         began = time.time()
+        train.draw_views(view_generator(objective.config.seed, epoch))
         record = {"epoch": epoch, **run_epoch(model, objective, items, epoch, opt, sched, precision, progress)}
         record["seconds"] = time.time() - began
         record = finish(epoch, record)

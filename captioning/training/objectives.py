@@ -109,7 +109,7 @@ class SelfCritical:
         return self.init
 
     def prepare(self, train: SplitTensors) -> int:
-        self.train, self.features = train, train.features
+        self.train = train
         self.reward, self.humans = Reward(train, TokenWords(self.vocab)), HumanCaptions(train)
         return len(train)
 
@@ -125,7 +125,8 @@ class SelfCritical:
 
     def loss(self, decoder: CaptionDecoder, part: Share) -> tuple[Tensor, dict[str, float]]:
         cfg, k, dev = self.config, self.config.samples, next(decoder.parameters()).device
-        feats, keys = self.features[part.items].to(dev), [self.train.image_ids[i] for i in part.items.tolist()]
+        feats = self.train.image_features(part.items).to(dev)  # this epoch's view of each image
+        keys = [self.train.image_ids[i] for i in part.items.tolist()]
         masks = decoder.dropout_masks(len(keys) * k, cfg.max_len) if cfg.sample_dropout and decoder.cfg.dropout else None
         seqs = sample(decoder, feats, k, cfg.max_len, cfg.temperature, masks, rules=self.decoding)
         rewards = torch.tensor(self.reward([key for key in keys for _ in range(k)], seqs.tolist()))

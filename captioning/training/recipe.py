@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +110,15 @@ class Search:
     trials: dict[str, Trial] = field(default_factory=dict)
     device: str | torch.device = "cpu"
     progress: bool = False
+    views: Callable[[int], torch.Tensor] | None = None  # V -> the train records' views 1..V-1 [n, V-1, F]
+
+    def train_views(self, views: int) -> torch.Tensor | None:
+        """The other views of the train images for a trial with `views` views (None for one)."""
+        if views <= 1:
+            return None
+        if self.views is None:
+            raise InputError(f"a trial asks for {views} views of each train image, but this search has none")
+        return self.views(views)
 
     def kept(self, name: str) -> Path:
         return self.work / name / "kept"
@@ -144,12 +153,13 @@ def _train(s: Search, t: Trial) -> dict:
     run = s.work / t.name
     resume, hook = (run / "latest").is_dir(), _snapshot(run)
     if t.kind == "ce":
-        return train_model(s.records, s.features, s.encoder, DecoderConfig(**t.model), TrainConfig(**t.train),
-                           run, resume=resume, device=s.device, progress=s.progress, on_epoch=hook)
+        cfg = TrainConfig(**t.train)
+        return train_model(s.records, s.features, s.encoder, DecoderConfig(**t.model), cfg, run, resume=resume,
+                           device=s.device, progress=s.progress, on_epoch=hook, views=s.train_views(cfg.views))
     if t.kind == "scst":
-        init = Checkpoint.load(ensure_checkpoint(s, t.init), s.device)
-        return fine_tune(init, s.records, s.features, ScstConfig(**t.train), run, resume=resume,
-                         device=s.device, progress=s.progress, on_epoch=hook)
+        init, scst = Checkpoint.load(ensure_checkpoint(s, t.init), s.device), ScstConfig(**t.train)
+        return fine_tune(init, s.records, s.features, scst, run, resume=resume, device=s.device,
+                         progress=s.progress, on_epoch=hook, views=s.train_views(scst.views))
     teacher, first = load_decoders(_member_paths(s, t.members), s.device)
     cfg = TrainConfig(**t.train)
     _, split, _ = prepare_splits(s.records, s.features, cfg.min_count, cfg.max_words, vocab=first.vocab)

@@ -36,9 +36,10 @@ def _with_val(split: dict[str, SplitTensors]) -> dict[str, SplitTensors]:
 def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder: EncoderSpec,
                 model: DecoderConfig, cfg: TrainConfig, out: str | Path, resume: bool = False,
                 device: str | torch.device = "cpu", progress: bool = True, amp: bool = False,
-                on_epoch: EpochHook | None = None) -> dict:
-    """Vocabulary from the train captions, tensors for every split, then cross-entropy training."""
-    vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words)
+                on_epoch: EpochHook | None = None, views: torch.Tensor | None = None) -> dict:
+    """Vocabulary from the train captions, tensors for every split, then cross-entropy training.
+    views: the train records' other views [n, V-1, F] (features.cache.record_views) when cfg.views > 1."""
+    vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words, views=views)
     split = _with_val(split)
     model = model.replace(vocab_size=len(vocab), feature_dim=encoder.feature_dim)
     log.info("training a %s decoder on %d images / %d captions, vocabulary %d", model.cell,
@@ -49,11 +50,11 @@ def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder:
 
 def fine_tune(init: Checkpoint, records: Sequence[ImageRecord], features: torch.Tensor, cfg: ScstConfig,
               out: str | Path, resume: bool = False, device: str | torch.device = "cpu", progress: bool = True,
-              amp: bool = False, on_epoch: EpochHook | None = None) -> dict:
+              amp: bool = False, on_epoch: EpochHook | None = None, views: torch.Tensor | None = None) -> dict:
     """SCST from a cross-entropy or SCST checkpoint, on tensors in its own vocabulary and with
-    the caption length of the cross-entropy run its record chain starts from."""
+    the caption length of the cross-entropy run its record chain starts from (views: as train_model's)."""
     words = caption_words(init.training, str(init.folder))
-    _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab)
+    _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab, views=views)
     split = _with_val(split)
     return fit(SelfCritical(cfg, init), split["train"], split["val"], out, resume=resume, device=device,
                progress=progress, amp=amp, on_epoch=on_epoch)
