@@ -176,6 +176,7 @@ def cli_run(core_coco_features, core_prefill_cache, core_onnx_cache, tmp_path_fa
     records = read_karpathy(split)
     core_prefill_cache(root / "train-cache.safetensors", [r.path for r in records])
     core_prefill_cache(root / "test-cache.safetensors", [r.path for r in records if r.split == "test"])
+    core_prefill_cache(root / "val-cache.safetensors", [r.path for r in records if r.split == "val"])  # export's
     core_onnx_cache(root / "default-cache")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
