@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import statistics
 
+from ..decoder.config import DecoderConfig
+from ..training.config import TrainConfig
 from .findings import gates_text, learning_speed_text, tests_text
 from .significance import METRICS, learning_speed, verdicts
 
@@ -138,11 +140,15 @@ def discussion(table: dict[str, dict], flow: dict[str, list[float]], runs: list[
 
 def settings_differences(runs: list[dict]) -> list[str]:
     """Settings that differ between records beyond the cell and the seed (should be none). Each is
-    compared in its JSON form: a run just trained holds tuples where a record read back holds lists."""
+    compared in its JSON form: a run just trained holds tuples where a record read back holds lists.
+    A field missing from an older record (added since, e.g. train.views) counts as its default."""
+    defaults = json.loads(json.dumps({"model": DecoderConfig().to_dict(), "train": TrainConfig().to_dict()}))
+
     def shared(r: dict) -> dict:
         s = json.loads(json.dumps(r["settings"]))
-        return {**{f"model.{k}": v for k, v in s["model"].items() if k != "cell"},
-                **{f"train.{k}": v for k, v in s["train"].items() if k != "seed"},
+        model, train = {**defaults["model"], **s["model"]}, {**defaults["train"], **s["train"]}
+        return {**{f"model.{k}": v for k, v in model.items() if k != "cell"},
+                **{f"train.{k}": v for k, v in train.items() if k != "seed"},
                 **{f"encoder.{k}": v for k, v in s["encoder"].items()}}
     first = shared(runs[0]) if runs else {}
     return sorted({k for r in runs[1:] for k, v in shared(r).items() if first.get(k) != v})

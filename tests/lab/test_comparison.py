@@ -158,7 +158,7 @@ def test_learning_speed_names_what_every_seed_agrees_on_in_the_first_epochs():
 def test_ablations_get_their_own_verdicts_and_differing_settings_are_flagged():
     runs = [*RUNS, fake_run("gru-open-reset", 0, 40.0, 2_500_000), fake_run("gru-open-reset", 1, 41.0, 2_500_000),
             {**fake_run("lstm-open-output", 0, 61.0, 3_500_000),
-             "settings": {**SETTINGS, "train": {"seed": 0, "lr": 3e-3}}}]
+             "settings": {**SETTINGS, "train": {**SETTINGS["train"], "lr": 3e-3}}}]
     text = discussion(summarize(runs), FLOW, runs)
     assert "**Ablation: the GRU's reset gate.** gru-open-reset − gru: −10.5" in text
     assert "**Ablation: the LSTM's output gate.** lstm-open-output − lstm: −1.0 test CIDEr (61.0 vs 62.0, 1 and 3" in text
@@ -326,3 +326,11 @@ def test_compare_cells_writes_its_results_with_the_command_that_made_them(core_c
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     other = json.loads((records / "gru-open-reset-seed0.json").read_text())
     assert compare([other], [lstm])["bootstrap"]["images"] == 20  # the two runs pair over the same test images
+
+
+def test_a_field_added_since_an_older_record_counts_as_its_default():
+    # records written before TrainConfig.views existed lack it; a new run holds views=1
+    newer = {**fake_run("gru", 3, 51.0, 3_000_000), "settings": {**SETTINGS, "train": {**SETTINGS["train"], "views": 1}}}
+    assert settings_differences([*RUNS, newer]) == []
+    other = {**newer, "settings": {**newer["settings"], "train": {**SETTINGS["train"], "views": 8}}}
+    assert settings_differences([*RUNS, other]) == ["train.views"]
