@@ -134,6 +134,9 @@ def _recipe_parser(sub) -> None:
     add_options(p, RecipeConfig)
     p.add_argument("--status", action="store_true", help="say how many trials have a record and exit")
     p.add_argument("--report", action="store_true", help="only rewrite the report from the records")
+    p.add_argument("--tune-decoding", nargs="+", metavar="NAME", help="score beam widths 1-5 x length "
+                   "penalties 0, 0.5, 1 on val for these trials' kept models ('shipped': the shipped model) "
+                   "and write results/recipe/decoding-NAME.json")
     add_options(p, ComputeConfig, only=FEATURES)
 
 

@@ -10,7 +10,8 @@ from ..core.errors import InputError
 from ..core.io import read_json
 from ..lab.recipe_report import card_table, update_block, write_report
 from ..training.config import RecipeConfig
-from ..training.recipe import Search, read_plan, record_path, run_trial, status
+from ..training.decoding_search import tune_decoding
+from ..training.recipe import SHIPPED, Search, read_plan, record_path, run_trial, status
 from . import datasets
 from .options import build
 
@@ -24,18 +25,23 @@ def recipe(args: argparse.Namespace) -> int:
     if args.status:
         print(status(trials, cfg.records))
         return 0
-    if not args.report:
+    if args.tune_decoding:
+        unknown = [n for n in args.tune_decoding if n != SHIPPED and n not in {t.name for t in trials}]
+        if unknown:
+            raise InputError(f"--tune-decoding: no trial named {', '.join(unknown)} in {cfg.plan}")
+        search = _search(args, cfg, trials, plan)
+        for name in args.tune_decoding:
+            best = tune_decoding(search, name, cfg.records, f"captioning recipe --tune-decoding {name}")["best"]
+            log.info("recipe: %s decodes best on val with beam %d, length penalty %s: %.1f", name,
+                     best["beam"], best["length_penalty"], best["val_cider"])
+    elif not args.report:
         unknown = [n for n in cfg.only if n not in {t.name for t in trials}]
         if unknown:
             raise InputError(f"--only: no trial named {', '.join(unknown)} in {cfg.plan}")
         todo = [t for t in trials if (not cfg.only or t.name in cfg.only)
                 and not record_path(cfg.records, t.name).is_file()]
         if todo:
-            encoder, feats, kept = datasets.features(args, datasets.records(args),
-                                                     name=plan.get("encoder", "efficientnet_lite2"))
-            search = Search(kept, feats, encoder.spec, Path(cfg.records), Path(cfg.work),
-                            {t.name: t for t in trials}, encoder.device, progress=not args.quiet,
-                            views=lambda v: datasets.train_views(args, encoder, kept, v))
+            search = _search(args, cfg, trials, plan)
             Path(cfg.records).mkdir(parents=True, exist_ok=True)
             for t in todo:
                 log.info("recipe: trial %s (%s): %s", t.name, t.kind, t.lever)
@@ -49,3 +55,11 @@ def recipe(args: argparse.Namespace) -> int:
     if update_block(MODEL_CARD, "recipe-trials", card_table(trials, cfg.records)):
         print(f"updated the search table in {MODEL_CARD}")
     return 0
+
+
+def _search(args: argparse.Namespace, cfg: RecipeConfig, trials: list, plan: dict) -> Search:
+    """The data, features and folders every trial shares (features extracted or read from the cache)."""
+    encoder, feats, kept = datasets.features(args, datasets.records(args), name=plan.get("encoder", "efficientnet_lite2"))
+    return Search(kept, feats, encoder.spec, Path(cfg.records), Path(cfg.work), {t.name: t for t in trials},
+                  encoder.device, progress=not args.quiet,
+                  views=lambda v: datasets.train_views(args, encoder, kept, v))

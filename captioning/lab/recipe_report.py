@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import mean
 
 from ..core.io import atomic_write_text, read_json
+from ..training.decoding_search import decoding_markdown
 from ..training.recipe import Trial, record_path
 
 REPORT = "recipe.md"
@@ -152,7 +153,12 @@ def write_report(trials: Sequence[Trial], records_dir: str | Path, ab: dict[str,
                  "choose on half of the images and are scored on the other half (both ways, averaged).", "",
                  *rules, ""]
     if ab_lines := ab_table(records_dir, by_name, ab or {}):
-        text += ["## SCST: today's loop against the loop at 501b063", "", *ab_lines]
+        text += ["## SCST: today's loop against the loop at 501b063", "", *ab_lines, ""]
+    for path in sorted(records_dir.glob("decoding-*.json")):
+        record = read_json(path)
+        text += [f"## Decoding chosen on val: {record['name']}", "",
+                 "Val CIDEr (distinct captions) of each beam width and length penalty.", "",
+                 decoding_markdown(record), ""]
     path = records_dir / REPORT
     atomic_write_text(path, "\n".join(text).rstrip() + "\n")
     return path
