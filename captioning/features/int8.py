@@ -28,23 +28,42 @@ from .onnx import OnnxEncoder, file_digest, fp32_model, verified_model, write_mo
 
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 METHODS = ("minmax", "entropy", "percentile")
+QUANTIZER = ("fp32-shape-arithmetic",)  # changes to quantize() that rebuild every cached int8 model
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class QuantSettings(Config):
     """How the encoder is quantized: calibration method (and percentile), activation type
-    (uint8 = U8S8, int8 = S8S8); weights are always per-channel int8."""
+    (uint8 = U8S8, int8 = S8S8), nodes kept in fp32; weights are always per-channel int8."""
 
     method: str = "percentile"
     percentile: float = 99.99
     activations: str = "uint8"
     fp32_ends: bool = False  # keep the first and the last convolution (stem, head) in fp32
+    symmetric: bool = True  # percentile only: one cut of |x| (True) or each tail cut on its own
+    fp32_nodes: tuple[str, ...] = ()  # nodes of the prepared graph kept in fp32 (int8_debug ranks them)
 
     def __post_init__(self) -> None:
         check(self.method in METHODS, "method", f"unknown '{self.method}' (choose from {', '.join(METHODS)})")
         check(self.activations in ("uint8", "int8"), "activations", "uint8 or int8")
         check(50 < self.percentile <= 100, "percentile", f"must be in (50, 100], got {self.percentile}")
+        check(isinstance(self.symmetric, bool), "symmetric", f"must be true or false, got {self.symmetric!r}")
+        check(self.symmetric or self.method == "percentile", "symmetric",
+              "only percentile calibration is symmetric; minmax and entropy already fit each tail")
+        nodes = self.fp32_nodes
+        check(isinstance(nodes, tuple | list) and all(isinstance(n, str) and n for n in nodes), "fp32_nodes",
+              "must be a list of node names")
+        object.__setattr__(self, "fp32_nodes", tuple(sorted(set(nodes))))  # one key per set of nodes
+
+    def to_dict(self) -> dict:
+        """The fields, less symmetric and fp32_nodes at their defaults: settings written before
+        they existed keep their calibration files byte for byte, hence their int8 cache keys."""
+        data = super().to_dict()
+        for name, default in (("symmetric", True), ("fp32_nodes", ())):
+            if data[name] == default:
+                del data[name]
+        return data
 
 
 def ort_version() -> str:
@@ -93,9 +112,12 @@ def calibrate(prepared: Path, batches: Iterable[np.ndarray], settings: QuantSett
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.method]
-    # percentile ranks |x|: its range is (-t, t) cut to the tensor's real (min, max), so a
-    # non-negative tensor gets (0, t); without symmetric=True ORT would cut negatives off
-    extra = {"percentile": settings.percentile, "symmetric": True} if settings.method == "percentile" else {}
+    # symmetric percentile ranks |x|: its range is (-t, t) cut to the tensor's real (min, max), so a
+    # non-negative tensor gets (0, t). Asymmetric (ORT >= 1.20 histograms real values over (-t, t))
+    # cuts (100 - p) / 2 % off each tail, again within (min, max): a ReLU output still starts at 0
+    # (its low tail is zeros), a skewed tensor gets a tighter short side (tests/features/test_int8_options.py)
+    extra = ({"percentile": settings.percentile, "symmetric": settings.symmetric}
+             if settings.method == "percentile" else {})
     with tempfile.TemporaryDirectory() as tmp:
         calibrator = create_calibrator(prepared, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=method, extra_options=extra)
@@ -112,22 +134,55 @@ def quantize(prepared: Path, ranges: dict[str, list[float]], settings: QuantSett
     from onnxruntime.quantization.calibrate import TensorsData
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
     from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     activations = QuantType.QUInt8 if settings.activations == "uint8" else QuantType.QInt8
     extra = {"ActivationSymmetric": settings.activations == "int8"}
     data = TensorsData(CalibrationMethod.MinMax, {k: (np.float32(lo), np.float32(hi)) for k, (lo, hi) in ranges.items()})
-    ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+    ops = quantized_op_types()
 
     def write(tmp: Path) -> None:
         model = load_model_with_shape_infer(prepared)
-        convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
-        keep = [convs[0], convs[-1]] if settings.fp32_ends and convs else []
+        keep = fp32_node_names(model, settings)
         quantizer = QDQQuantizer(model, True, reduce_range(), QuantType.QInt8, activations, data, [], keep, ops, extra)
         quantizer.quantize_model()
         quantizer.model.save_model_to_file(str(tmp))
 
     return atomic_write(out, write)
+
+
+def quantized_op_types() -> list[str]:
+    """The operator types the quantizer turns to int8 (every one ONNX Runtime's QDQ format knows)."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+
+
+def shape_arithmetic(model) -> list[str]:
+    """Nodes that compute from tensor shapes only (Shape and what it feeds, with constants): the
+    exports' TF "same" padding computes pad widths in float, and quantized, a width of 0.99998
+    casts to 0: every strided convolution lost a row and a column (one check, lite0 on a random
+    input: cosine to fp32 0.84 -> 0.98)."""
+    derived = {i.name for i in model.graph.initializer}
+    derived |= {out for n in model.graph.node if n.op_type == "Constant" for out in n.output}
+    constants, found = set(derived), []
+    for node in model.graph.node:  # topological order
+        inputs = [name for name in node.input if name]
+        if node.op_type == "Shape" or (set(inputs) <= derived and not set(inputs) <= constants):
+            derived.update(node.output)
+            found.append(node.name)
+    return found
+
+
+def fp32_node_names(model, settings: QuantSettings) -> list[str]:
+    """The nodes of a (prepared) model the quantizer leaves in fp32: the shape arithmetic, the
+    first and last convolution for fp32_ends, and fp32_nodes, every one of which must exist."""
+    names = [n.name for n in model.graph.node]
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    missing = sorted(set(settings.fp32_nodes) - set(names))
+    if missing:
+        raise InputError(f"fp32_nodes not in the graph: {', '.join(missing[:5])}; rank the layers of this export again")
+    ends = [convs[0], convs[-1]] if settings.fp32_ends and convs else []
+    return list(dict.fromkeys(shape_arithmetic(model) + ends + list(settings.fp32_nodes)))
 
 
 def calibration_file(name: str) -> Path:
@@ -159,10 +214,10 @@ def reduce_range() -> bool:
 
 
 def int8_key(fp32: Path, calibration: Path) -> str:
-    """What an int8 model depends on: the fp32 export, the calibration file, the quantizer version
-    and whether its weights keep to 7 bits (reduce_range, on CPUs without VNNI)."""
+    """What an int8 model depends on: the fp32 export, the calibration file, the quantizer (ORT's
+    version, ours: QUANTIZER) and whether its weights keep to 7 bits (reduce_range, without VNNI)."""
     text = json.dumps([fp32.name, hashlib.sha256(calibration.read_bytes()).hexdigest(), ort_version()]
-                      + (["reduce_range"] if reduce_range() else []))
+                      + (["reduce_range"] if reduce_range() else []) + list(QUANTIZER))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

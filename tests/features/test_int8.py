@@ -10,7 +10,7 @@ import torch
 
 from captioning.core.config import ConfigError
 from captioning.core.errors import InputError
-from captioning.features import int8, loading, onnx
+from captioning.features import int8, int8_debug, loading, onnx
 from captioning.features.config import EncoderSpec
 from captioning.features.preprocessing import Pixels, normalize
 from captioning.images.loading import load_image
@@ -54,6 +54,23 @@ def test_int8_features_are_close_to_fp32(encoder, cache, pixels, core_one_thread
     assert torch.nn.functional.cosine_similarity(a, b).min() > 0.8
     assert (encoder.runtime, encoder.precision) == ("int8", "int8")
     assert (fp32.runtime, fp32.precision) == ("onnx", "fp32")
+
+
+def test_the_int8_model_keeps_the_fp32_geometry(encoder, cache, pixels):
+    """The export's TF "same" padding computes pad widths from shapes, in float: quantized, a width
+    of 0.99998 cast to 0 and every strided convolution lost a row and a column (fp32 cosine 0.84
+    on one check; rank_layers failed on the shapes that differed). That arithmetic stays fp32."""
+    import onnx as onnx_lib
+
+    prepared = int8.prepared_model(onnx.fp32_model(NAME, cache_dir=cache)[0])
+    model = onnx_lib.load(str(prepared))
+    names = set(int8.shape_arithmetic(model))
+    shapes = {out for n in model.graph.node if n.name in names for out in n.output}
+    quantized = {n.input[0] for n in onnx_lib.load(str(encoder.path)).graph.node if n.op_type == "QuantizeLinear"}
+    assert len(shapes) > 10 and not shapes & quantized
+    x = normalize(EncoderSpec().preprocessing, pixels[:2]).numpy()
+    ranking = int8_debug.rank_layers(prepared, encoder.path, [x])  # every activation compared at its fp32 shape
+    assert len(ranking) > 50 and all(r.model_sqnr_db > 0 for r in ranking)
 
 
 def test_the_calibration_file_says_what_it_is_valid_for(calibration):
