@@ -11,7 +11,15 @@ a tie) to captioning/features/calibration/, which `--runtime int8` then uses.
 --split test --shipped scores the shipped calibration on test (the figures README quotes); --bf16
 adds torch bf16 autocast on the same terms.
 
+A config is method[-percentile][+ends][+asym][+fp32topK]:train images:uint8|int8. +asym cuts
+each tail of a percentile range on its own (else |x| is ranked); +fp32topK keeps in fp32 the K
+activations whose own quantization costs the most (lowest SQNR, captioning/features/int8_debug.py,
+ranked on the first --rank-images calibration images with the config's model without it);
+--rank-layers N adds +fp32top1, 2, 4 ... N to every config. Every record says its CPU and whether
+the weights kept to 7 bits (reduce_range, CPUs without VNNI): run the sweep on a VNNI CPU.
+
 Usage: python benchmarks/int8.py [--configs percentile:128:uint8 ...] [--repeat 3] [--json FILE] [--ship]
+       python benchmarks/int8.py --configs percentile-99.99+asym:128:uint8 --rank-layers 8 --json FILE
        python benchmarks/int8.py --configs --shipped --bf16 --split test --json FILE"""
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from captioning.core.io import write_json
 from captioning.core.runtime import cpu_description, cpu_has_bf16, tune
 from captioning.data.coco import load_coco
 from captioning.data.split import make_split
@@ -36,9 +45,13 @@ from captioning.features.int8 import (
     QuantSettings,
     calibration_file,
     int8_encoder,
+    prepared_model,
+    reduce_range,
     write_calibration,
 )
+from captioning.features.int8_debug import rank_layers, top_nodes
 from captioning.features.loading import encoder_for
+from captioning.features.onnx import fp32_model
 from captioning.features.preprocessing import normalize
 from captioning.images.loading import load_image
 from captioning.training.evaluation import evaluate_split
@@ -49,13 +62,29 @@ DEFAULT_CONFIGS = ("minmax:256:int8", "minmax:64:uint8", "minmax:256:uint8", "en
                    "percentile-99.999:128:uint8", "percentile-99.9:128:uint8")
 
 
-def parse_config(text: str) -> tuple[QuantSettings, int]:
-    """'method[-percentile][+ends]:images:activations' -> (settings, images); +ends keeps the
-    stem and head convolutions in fp32."""
+def parse_config(text: str) -> tuple[QuantSettings, int, int]:
+    """'method[-percentile][+ends][+asym][+fp32topK]:images:activations' -> (settings, images,
+    K): +ends keeps the stem and head convolutions in fp32, +asym cuts each percentile tail on
+    its own, +fp32topK the K costliest activations in fp32 (resolved to nodes by ranking)."""
     method, images, activations = text.split(":")
-    method, ends, _ = method.partition("+ends")
+    method, *flags = method.split("+")
     method, _, pct = method.partition("-")
-    return QuantSettings(method, float(pct or 99.99), activations, bool(ends)), int(images)
+    top = [int(f.removeprefix("fp32top")) for f in flags if f.startswith("fp32top")]
+    unknown = [f for f in flags if f not in ("ends", "asym") and not f.startswith("fp32top")]
+    if unknown or len(top) > 1 or any(k < 1 for k in top):
+        raise SystemExit(f"{text}: unknown option +{'+'.join(unknown) or 'fp32top'} (use +ends, +asym, +fp32topK)")
+    settings = QuantSettings(method, float(pct or 99.99), activations, "ends" in flags, symmetric="asym" not in flags)
+    return settings, int(images), (top or [0])[0]
+
+
+def with_rankings(configs: list[str], most: int) -> list[str]:
+    """The configs, each followed by its +fp32top1, 2, 4 ... most variants (--rank-layers)."""
+    sizes = sorted({k for k in (2**i for i in range(most.bit_length())) if k <= most} | {most}) if most else []
+    out = []
+    for text in configs:
+        method, rest = text.split(":", 1)
+        out += [text] + ([] if "+fp32top" in method else [f"{method}+fp32top{k}:{rest}" for k in sizes])
+    return list(dict.fromkeys(out))
 
 
 def calibration_batches(encoder, paths: list[Path], batch: int = 16) -> list[np.ndarray]:
@@ -82,20 +111,59 @@ def score(model, ckpt, encoder, val) -> tuple[float, list[str], torch.Tensor]:
     return out["scores"]["CIDEr"], [row["caption"] for row in out["images"]], feats
 
 
+class Builder:
+    """Calibrates and quantizes configs in one temporary cache; a +fp32topK config reuses its base
+    config's ranges (written again with the fp32 nodes in its settings) and ranking."""
+
+    def __init__(self, name: str, batches: list[np.ndarray], train: list[Path], rank_images: int) -> None:
+        self.name, self.batches, self.train, self.rank_images = name, batches, train, rank_images
+        self.tmp = Path(tempfile.mkdtemp(prefix="captioning-int8-"))
+        self.built: dict[str, tuple[QuantSettings, Path, object, dict]] = {}
+        self.rankings: dict[str, list] = {}
+
+    def __call__(self, text: str) -> tuple[QuantSettings, Path, object, dict]:
+        """(settings, calibration file, int8 encoder, extra record fields) of a config."""
+        if text in self.built:
+            return self.built[text]
+        settings, n, top = parse_config(text)
+        cal, extra, start = self.tmp / f"{text.replace(':', '_')}.json", {}, time.perf_counter()
+        if top:
+            base = text.replace(f"+fp32top{top}", "")
+            _, base_cal, base_enc, _ = self(base)
+            ranking = self.ranking(base, base_enc, n)
+            settings = settings.replace(fp32_nodes=top_nodes(ranking, top))
+            write_json(cal, {**json.loads(base_cal.read_text()), "settings": settings.to_dict()})
+            extra["fp32_tensors"] = [{"tensor": r.tensor, "sqnr_db": r.sqnr_db, "model_sqnr_db": r.model_sqnr_db}
+                                     for r in ranking[:top]]
+        else:
+            write_calibration(cal, self.name, None, self.batches[: -(-n // 16)], settings,
+                              [p.name for p in self.train[:n]], cache_dir=self.tmp)
+        enc = int8_encoder(self.name, cache_dir=self.tmp, calibration=cal)
+        extra |= {"calibrate_and_quantize_s": time.perf_counter() - start, "calibration_file": str(cal)}
+        self.built[text] = settings, cal, enc, extra
+        return self.built[text]
+
+    def ranking(self, base: str, enc, n: int) -> list:
+        """The base config's activations, costliest first, on its first --rank-images calibration
+        images (4 at a time: every activation of both models is held while a batch runs)."""
+        if base not in self.rankings:
+            x = np.concatenate(self.batches)[: min(n, self.rank_images)]
+            prepared = prepared_model(fp32_model(self.name, None, self.tmp)[0])
+            self.rankings[base] = rank_layers(prepared, enc.path, [x[i:i + 4] for i in range(0, len(x), 4)])
+        return self.rankings[base]
+
+
 def candidates(args, ckpt, fp32, train: list[Path]):
     """(name, settings, calibration images, encoder, extra fields) for every encoder to score:
-    each --configs entry calibrated now, the shipped calibration (--shipped), torch bf16 (--bf16)."""
-    configs = [parse_config(c) for c in args.configs]
-    batches = calibration_batches(fp32, train[:max((n for _, n in configs), default=0)])
-    tmp = Path(tempfile.mkdtemp(prefix="captioning-int8-"))
-    for text, (settings, n) in zip(args.configs, configs):
-        cal = tmp / f"{text.replace(':', '_')}.json"
-        start = time.perf_counter()
-        write_calibration(cal, ckpt.encoder.name, None, batches[: -(-n // 16)], settings,
-                          [p.name for p in train[:n]], cache_dir=tmp)
-        enc = int8_encoder(ckpt.encoder.name, cache_dir=tmp, calibration=cal)
-        yield text, settings.to_dict(), n, enc, {"calibrate_and_quantize_s": time.perf_counter() - start,
-                                                  "calibration_file": str(cal)}
+    each --configs entry calibrated now (with its +fp32topK variants for --rank-layers), the
+    shipped calibration (--shipped), torch bf16 (--bf16)."""
+    texts = with_rankings(args.configs, args.rank_layers)
+    images = [parse_config(text)[1] for text in texts]
+    batches = calibration_batches(fp32, train[:max(images, default=0)])
+    build = Builder(ckpt.encoder.name, batches, train, args.rank_images)
+    for text, n in zip(texts, images):
+        settings, _, enc, extra = build(text)
+        yield text, settings.to_dict(), n, enc, extra
     if args.shipped:  # the calibration in the package, as `--runtime int8` uses it
         cal = json.loads(calibration_file(ckpt.encoder.name).read_text())
         yield "shipped", cal["settings"], len(cal["images"]), int8_encoder(ckpt.encoder.name), {}
@@ -113,7 +181,8 @@ def run(args) -> dict:
     rows, encoders = [], {"fp32": fp32}
     for name, settings, n, enc, extra in candidates(args, ckpt, fp32, train):
         cider, caps, feats = score(model, ckpt, enc, val)
-        rows.append({"config": name, "settings": settings, "calibration_images": n,
+        rows.append({"config": name, "settings": settings, "calibration_images": n, "cpu": cpu_description(),
+                     "reduce_range": reduce_range() if settings.get("activations") != "bf16" else None,
                      "val_cider": cider, "cider_drop": base_cider - cider,
                      "changed_captions": sum(a != b for a, b in zip(caps, base_caps)) / len(caps),
                      "feature_cosine_min": float(torch.nn.functional.cosine_similarity(feats, base_feats).min()),
@@ -142,7 +211,10 @@ def best_u8s8(result: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="*", default=list(DEFAULT_CONFIGS),
-                    help="method[-percentile][+ends]:train images:uint8|int8 (activations)")
+                    help="method[-percentile][+ends][+asym][+fp32topK]:train images:uint8|int8 (activations)")
+    ap.add_argument("--rank-layers", type=int, default=0, metavar="N", help="add +fp32top1, 2, 4 ... N to "
+                    "every config: its N costliest activations (lowest SQNR) kept in fp32, one by one")
+    ap.add_argument("--rank-images", type=int, default=32, help="calibration images the ranking runs on")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved speed rounds")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--json", metavar="FILE")
