@@ -51,15 +51,15 @@ def test_int8_features_are_close_to_fp32(encoder, cache, pixels, core_one_thread
     fp32 = onnx.onnx_encoder(NAME, cache_dir=cache)
     a, b = fp32(pixels), encoder(pixels)
     assert b.shape == a.shape == (len(pixels), 1280) and b.dtype == torch.float32
-    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.8
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.95  # 0.89 while pad widths were quantized
     assert (encoder.runtime, encoder.precision) == ("int8", "int8")
     assert (fp32.runtime, fp32.precision) == ("onnx", "fp32")
 
 
 def test_the_int8_model_keeps_the_fp32_geometry(encoder, cache, pixels):
     """The export's TF "same" padding computes pad widths from shapes, in float: quantized, a width
-    of 0.99998 cast to 0 and every strided convolution lost a row and a column (fp32 cosine 0.84
-    on one check; rank_layers failed on the shapes that differed). That arithmetic stays fp32."""
+    of 0.99998 cast to 0 and every strided convolution lost a row and a column (min cosine to fp32
+    0.89 here; rank_layers failed on the shapes that differed). That arithmetic stays fp32."""
     import onnx as onnx_lib
 
     prepared = int8.prepared_model(onnx.fp32_model(NAME, cache_dir=cache)[0])
