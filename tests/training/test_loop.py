@@ -1,14 +1,12 @@
 """Teacher-forced training: the loss falls, runs resume exactly, run folders hold no pickles."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from captioning.core.config import ConfigError
-from captioning.data.records import ImageRecord
 from captioning.data.tensors import prepare_splits
 from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.config import DecoderConfig
@@ -22,6 +20,8 @@ from captioning.training.loop import lr_schedule as _schedule
 from captioning.training.losses import caption_loss
 from captioning.training.state import read_metrics
 
+from .toy import toy_records
+
 pytestmark = pytest.mark.usefixtures("core_one_thread")
 
 F = 16
@@ -30,17 +30,9 @@ COLORS, ANIMALS = ["red", "blue", "green", "black"], ["dog", "cat", "bird"]
 
 def toy_data(n_train=24, n_val=6, seed=0):
     """Images whose features encode a colour and an animal; captions name them."""
-    g = torch.Generator().manual_seed(seed)
-    records, rows = [], []
-    for i in range(n_train + n_val):
-        c, a = i % len(COLORS), (i // len(COLORS)) % len(ANIMALS)
-        f = 0.1 * torch.randn(F, generator=g)
-        f[c] += 2.0
-        f[8 + a] += 2.0
-        rows.append(f)
-        caps = [f"a {COLORS[c]} {ANIMALS[a]}", f"the {COLORS[c]} {ANIMALS[a]} sits here"]
-        records.append(ImageRecord(Path(f"/toy/{i}.jpg"), "train" if i < n_train else "val", caps, i))
-    return prepare_splits(records, torch.stack(rows), min_count=1, max_words=20)
+    records, features = toy_records(n_train, n_val, F, COLORS, ANIMALS, 8, "sits here",
+                                    torch.Generator().manual_seed(seed))
+    return prepare_splits(records, features, min_count=1, max_words=20)
 
 
 def run(out, epochs, resume=False, amp=False, device="cpu", hidden_dim=16, **kw):

@@ -12,7 +12,6 @@ from safetensors.torch import load_file
 from captioning.cli.options import build
 from captioning.cli.parser import build_parser
 from captioning.core.config import ConfigError
-from captioning.data.records import ImageRecord
 from captioning.data.tensors import prepare_splits
 from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.config import DecoderConfig
@@ -24,6 +23,8 @@ from captioning.training.loop import CrossEntropy, SelfCritical, fit, view_gener
 from captioning.training.provenance import TrainingRecord
 from captioning.training.state import read_metrics
 
+from .toy import toy_records
+
 pytestmark = pytest.mark.usefixtures("core_one_thread")
 F, V = 8, 3
 COLORS, ANIMALS = ["red", "blue", "green", "black"], ["dog", "cat"]
@@ -33,16 +34,7 @@ def toy(n_train=16, n_val=4, views=V):
     """(records, features [N, F], views 1..V-1 of the train images [n_train, V-1, F]): an image's
     features say its colour and animal; its other views are noisy copies."""
     g = torch.Generator().manual_seed(0)
-    records, rows = [], []
-    for i in range(n_train + n_val):
-        c, a = i % len(COLORS), (i // len(COLORS)) % len(ANIMALS)
-        f = 0.1 * torch.randn(F, generator=g)
-        f[c] += 2.0
-        f[4 + a] += 2.0
-        rows.append(f)
-        caps = [f"a {COLORS[c]} {ANIMALS[a]}", f"the {COLORS[c]} {ANIMALS[a]} sits"]
-        records.append(ImageRecord(Path(f"/toy/{i}.jpg"), "train" if i < n_train else "val", caps, i))
-    features = torch.stack(rows)
+    records, features = toy_records(n_train, n_val, F, COLORS, ANIMALS, 4, "sits", g)
     extra = features[:n_train, None] + 0.3 * torch.randn(n_train, views - 1, F, generator=g)
     return records, features, extra
 
