@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-output
+# pytest-xdist workers for `make test` (WORKERS=0: one process)
+WORKERS ?= 2
 
 .PHONY: setup demo test test-fast lint lab shipped clean
 
@@ -26,8 +28,8 @@ demo: setup
 ## Unit + integration tests, ruff, and every notebook top to bottom in QUICK mode.
 test: setup
 	$(BIN)/ruff check .
-	QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests \
-		$(if $(wildcard notebooks/*.ipynb),--nbmake notebooks --nbmake-timeout=900,)
+	QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup \
+		$(if $(wildcard notebooks/*.ipynb),--nbmake --nbmake-timeout=900 notebooks,) tests
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests -m "not integration"

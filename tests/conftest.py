@@ -170,3 +170,21 @@ def core_one_thread():
     machine the thread hand-offs make them up to 100x slower."""
     with _core_threads(1):
         yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker (and every process it starts) uses one torch thread: two
+    workers of two threads each on two cores make the small models here several times slower."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`), run the notebooks on one worker, in order:
+    they share ../.cache/features and notebook 06 resumes notebook 02's run."""
+    for item in items:
+        if str(item.path).endswith(".ipynb"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
