@@ -13,6 +13,7 @@ from ..core.errors import InputError
 from ..data.datasets import load_dataset
 from ..data.records import ImageRecord
 from ..data.split import SplitConfig
+from ..data.tensors import training_records
 from ..features.cache import record_features, record_views
 from ..features.config import ComputeConfig, EncoderSpec
 from ..features.loading import encoder_for, load_encoder
@@ -59,11 +60,11 @@ def features(args: argparse.Namespace, recs: list[ImageRecord], spec: EncoderSpe
     return encoder, feats, kept
 
 
-def train_views(args: argparse.Namespace, encoder, recs: list[ImageRecord], views: int):
-    """Views 1..V-1 of the train records' images, features [n, V-1, F] cached beside the
-    single-view ones (None for one view: training then sees the centre crop alone)."""
+def train_views(args: argparse.Namespace, encoder, recs: list[ImageRecord], views: int, train_val: bool = False):
+    """Views 1..V-1 of the training records' images (val's too with train_val), features [n, V-1, F]
+    cached beside the single-view ones (None for one view: training then sees the centre crop alone)."""
     if views <= 1:
         return None
     compute = build(args, ComputeConfig)
-    train = [r for r in recs if r.split == "train"]
-    return record_views(train, encoder, views, compute.cache, progress=not args.quiet, num_workers=compute.workers)
+    return record_views(training_records(recs, train_val), encoder, views, compute.cache, progress=not args.quiet,
+                        num_workers=compute.workers)

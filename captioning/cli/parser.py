@@ -90,6 +90,9 @@ def _export_parser(sub) -> None:
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--beam", type=number_type(DecodeConfig, "num_beams"), default=3, metavar="K",
                    help="beam size to compare with greedy")
+    p.add_argument("--decoding", choices=("choose", "greedy", "beam"), default="choose",
+                   help="choose: greedy or beam-K, whichever scores higher on val; greedy or beam: fixed "
+                        "without looking at val (members trained on val need this)")
     _dataset_args(p)
     add_options(p, ComputeConfig, only=FEATURES)
 

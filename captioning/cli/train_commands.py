@@ -20,6 +20,7 @@ from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.comparison import rewrite_report, run_comparison, status
 from ..lab.config import ComparisonConfig
 from ..training.config import ScstConfig, TrainConfig
+from ..training.provenance import trained_on_val
 from ..training.run import choose_decoding, fine_tune, train_model
 from ..training.state import RunFolder
 from . import datasets
@@ -68,7 +69,7 @@ def train(args: argparse.Namespace) -> int:
     cfg = build(args, TrainConfig)
     summary = train_model(kept, feats, encoder.spec, build(args, DecoderConfig), cfg,
                           args.out, resume=args.resume, device=encoder.device, progress=not args.quiet,
-                          amp=build(args, ComputeConfig).amp, views=datasets.train_views(args, encoder, kept, cfg.views))
+                          amp=build(args, ComputeConfig).amp, views=datasets.train_views(args, encoder, kept, cfg.views, cfg.train_val))
     return _report(summary, start)
 
 
@@ -84,7 +85,7 @@ def scst(args: argparse.Namespace) -> int:
     encoder, feats, kept = datasets.features(args, recs, init.encoder)
     cfg = build(args, ScstConfig)
     summary = fine_tune(init, kept, feats, cfg, args.out, resume=args.resume, device=init.decoder.embed.weight.device,
-                        progress=not args.quiet, amp=compute.amp, views=datasets.train_views(args, encoder, kept, cfg.views))
+                        progress=not args.quiet, amp=compute.amp, views=datasets.train_views(args, encoder, kept, cfg.views, cfg.train_val))
     return _report(summary, start)
 
 
@@ -95,11 +96,20 @@ def export(args: argparse.Namespace) -> int:
     ckpts = [Checkpoint.load(p, device) for p in args.checkpoint]
     compatible(ckpts)
     model = ckpts[0].decoder if len(ckpts) == 1 else Ensemble([c.decoder for c in ckpts])
-    _, feats, kept = datasets.features(args, select_split(datasets.records(args), "val"), ckpts[0].encoder)
     candidates = [DecodeConfig(), DecodeConfig("beam", beam_size=args.beam)]
-    best, cider = choose_decoding(model, ckpts[0].vocab, feats, kept, candidates)
-    print(", ".join(f"val CIDEr {k}: {v:.1f}" for k, v in cider.items()) + f" -> default decoding {best.name}")
-    choice = {"decoding_choice": {"split": "val", "cider": cider}}
+    if args.decoding != "choose":
+        best = candidates[args.decoding == "beam"]
+        print(f"default decoding {best.name} (fixed by --decoding, val not looked at)")
+        choice = {"decoding_choice": {"fixed": best.name}}
+    else:
+        for path, ckpt in zip(args.checkpoint, ckpts):
+            if trained_on_val(ckpt.training, path):
+                raise InputError(f"{path}: trained on the val images (train_val), so val cannot choose its "
+                                 "decoding; pass --decoding greedy or --decoding beam")
+        _, feats, kept = datasets.features(args, select_split(datasets.records(args), "val"), ckpts[0].encoder)
+        best, cider = choose_decoding(model, ckpts[0].vocab, feats, kept, candidates)
+        print(", ".join(f"val CIDEr {k}: {v:.1f}" for k, v in cider.items()) + f" -> default decoding {best.name}")
+        choice = {"decoding_choice": {"split": "val", "cider": cider}}
     if len(ckpts) > 1:
         save_ensemble(ckpts, args.out, best.to_dict(), choice, half=args.half)
     else:

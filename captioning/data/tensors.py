@@ -111,20 +111,30 @@ def _captioned(records: Sequence[ImageRecord], split: str, idx: list[int]) -> li
     return kept
 
 
+def training_records(records: Sequence[ImageRecord], train_val: bool = False) -> list[ImageRecord]:
+    """The records a run trains on, in record order: the train split, plus val with train_val."""
+    return [r for r in records if r.split == "train" or (train_val and r.split == "val")]
+
+
 def prepare_splits(records: Sequence[ImageRecord], features: torch.Tensor, min_count: int,
-                   max_words: int, vocab: Vocabulary | None = None, views: torch.Tensor | None = None
-                   ) -> tuple[Vocabulary, dict[str, SplitTensors], dict[str, list[ImageRecord]]]:
+                   max_words: int, vocab: Vocabulary | None = None, views: torch.Tensor | None = None,
+                   train_val: bool = False) -> tuple[Vocabulary, dict[str, SplitTensors], dict[str, list[ImageRecord]]]:
     """Vocabulary from the train captions (unless given) and tensors for every split present.
     Images without a caption are left out, with a warning naming one; a split left with none is
     dropped, and a train split left with none is an InputError. views: more views [n, V', F] of
-    the train records, in record order (with_views); the other splits keep view 0 alone."""
+    training_records, in record order (with_views); the other splits keep view 0 alone.
+    train_val: the train split takes the val images too (val stays, and its scores mean nothing)."""
     by_split: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         by_split.setdefault(r.split, []).append(i)
     if "train" not in by_split:
         raise InputError("the dataset has no 'train' split")
     require_captions(records, "train")
-    position = {i: j for j, i in enumerate(by_split["train"])}  # train record -> its row of views
+    if train_val:
+        by_split["train"] = sorted(by_split["train"] + by_split.get("val", []))
+        log.warning("train_val: training on the %d val images too; val scores no longer measure anything",
+                    len(by_split.get("val", [])))
+    position = {i: j for j, i in enumerate(by_split["train"])}  # training record -> its row of views
     by_split = {split: _captioned(records, split, idx) for split, idx in by_split.items()}
     by_split = {split: idx for split, idx in by_split.items() if idx}
     if vocab is None:

@@ -10,6 +10,8 @@ from ..features.config import MAX_VIEWS
 
 VIEWS_HELP = (f"train on this many views of each train image (1-{MAX_VIEWS}: centre crop, its mirror, corners, "
               "whole image), one drawn per image each epoch; val and test keep the centre crop")
+TRAIN_VAL_HELP = ("also train on the val images: for final members, once every setting is fixed on val. Val "
+                  "scores then measure nothing, so patience must be >= epochs and latest/ is the result")
 
 # Past these an optimizer step or the loss overflows float32 and the weights turn to NaN.
 MAX_LR, MAX_WEIGHT_DECAY, MAX_LOSS_WEIGHT = 1.0, 1.0, 1000.0
@@ -19,6 +21,12 @@ def check_step(lr: float, clip_norm: float) -> None:
     """The optimizer settings every objective shares: lr in (0, MAX_LR], clip_norm > 0."""
     check(0 < lr <= MAX_LR, "lr", f"must be in (0, {MAX_LR:g}], got {lr:g}")
     check(clip_norm > 0, "clip_norm", f"must be > 0, got {clip_norm:g}")
+
+
+def check_train_val(train_val: bool, patience: int, epochs: int) -> None:
+    """Training on val leaves no honest score to stop on: the run must last its full epochs."""
+    check(not train_val or patience >= epochs, "patience",
+          f"with train_val the val scores measure nothing: set patience >= epochs ({epochs}), got {patience}")
 
 
 @dataclass
@@ -38,6 +46,7 @@ class TrainConfig(Config):
     label_smoothing: float = option(0.1, "cross-entropy label smoothing (training loss only)")
     val_images: int = option(0, "validate on the first N val images (0: all)")
     views: int = option(1, VIEWS_HELP, bounds=(1, MAX_VIEWS))
+    train_val: bool = option(False, TRAIN_VAL_HELP)
     seed: int = option(0, "seed for initialization, shuffling and dropout", bounds=SEED_RANGE)
 
     def __post_init__(self) -> None:
@@ -49,6 +58,7 @@ class TrainConfig(Config):
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         check(self.warmup_epochs >= 0, "warmup_epochs", f"must be >= 0, got {self.warmup_epochs}")
         check(self.val_images >= 0, "val_images", f"must be >= 0, got {self.val_images}")
+        check_train_val(self.train_val, self.patience, self.epochs)
 
 
 SCST_BASELINES = ("greedy", "mean")
@@ -83,6 +93,7 @@ class ScstConfig(Config):
     min_lr_ratio: float = option(0.1, "where the cosine schedule ends, as a fraction of lr")
     val_images: int = option(0, "validate on the first N val images (0: all)")
     views: int = option(1, VIEWS_HELP, bounds=(1, MAX_VIEWS))
+    train_val: bool = option(False, TRAIN_VAL_HELP)
     seed: int = option(0, "seed for sampling and batching", bounds=SEED_RANGE)
 
     def __post_init__(self) -> None:
@@ -93,6 +104,7 @@ class ScstConfig(Config):
         check_step(self.lr, self.clip_norm)
         check(self.baseline in SCST_BASELINES, "baseline", f"unknown '{self.baseline}' (greedy or mean)")
         check(self.baseline != "mean" or self.samples >= 2, "samples", "the mean baseline needs at least 2")
+        check_train_val(self.train_val, self.patience, self.epochs)
 
 
 @dataclass

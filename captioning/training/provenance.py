@@ -71,6 +71,12 @@ def caption_words(training: dict[str, Any] | None, where: str = "checkpoint") ->
     return (record.cross_entropy() if record else TrainConfig()).max_words
 
 
+def trained_on_val(training: dict[str, Any] | None, where: str = "checkpoint") -> bool:
+    """Whether any run in a checkpoint's chain trained on the val images (train_val)."""
+    record = TrainingRecord.read(training, where)
+    return bool(record) and any(r.config.get("train_val") for r in record.chain())
+
+
 def _upgrade(training: Any) -> Any:
     """A version-less training section as a version-1 record (recursively for its parent)."""
     if not isinstance(training, dict) or "version" in training:

@@ -70,6 +70,8 @@ class Trial(Config):
               f"{self.name}: name the members (ensemble) or the teacher (distill)")
         check(self.keep in ("best", "last") or (self.keep.startswith("average-") and self.keep[8:].isdigit()),
               "keep", f"{self.name}: best, last or average-K, got '{self.keep}'")
+        check(not self.train.get("train_val"), "train_val",
+              f"{self.name}: a trial is judged on val, so it cannot train on val (final members: make shipped TRAIN_VAL=1)")
 
 
 def read_plan(path: str | Path) -> list[Trial]:

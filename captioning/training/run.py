@@ -39,7 +39,8 @@ def train_model(records: Sequence[ImageRecord], features: torch.Tensor, encoder:
                 on_epoch: EpochHook | None = None, views: torch.Tensor | None = None) -> dict:
     """Vocabulary from the train captions, tensors for every split, then cross-entropy training.
     views: the train records' other views [n, V-1, F] (features.cache.record_views) when cfg.views > 1."""
-    vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words, views=views)
+    vocab, split, _ = prepare_splits(records, features, cfg.min_count, cfg.max_words, views=views,
+                                     train_val=cfg.train_val)
     split = _with_val(split)
     model = model.replace(vocab_size=len(vocab), feature_dim=encoder.feature_dim)
     log.info("training a %s decoder on %d images / %d captions, vocabulary %d", model.cell,
@@ -54,7 +55,8 @@ def fine_tune(init: Checkpoint, records: Sequence[ImageRecord], features: torch.
     """SCST from a cross-entropy or SCST checkpoint, on tensors in its own vocabulary and with
     the caption length of the cross-entropy run its record chain starts from (views: as train_model's)."""
     words = caption_words(init.training, str(init.folder))
-    _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab, views=views)
+    _, split, _ = prepare_splits(records, features, init.vocab.min_count, words, vocab=init.vocab, views=views,
+                                 train_val=cfg.train_val)
     split = _with_val(split)
     return fit(SelfCritical(cfg, init), split["train"], split["val"], out, resume=resume, device=device,
                progress=progress, amp=amp, on_epoch=on_epoch)

@@ -269,6 +269,29 @@ def test_export_and_evaluate_an_ensemble(cli_run, core_one_thread, tiny_checkpoi
 
 
 @pytest.mark.integration
+def test_train_val_members_train_on_val_and_export_only_with_fixed_decoding(cli_run, core_one_thread, tmp_path):
+    """--train-val: the 20 val images join the 60 train images, the run lasts its epochs, and export
+    refuses to choose decoding on the val it trained on unless --decoding fixes it."""
+    root = cli_run["root"]
+    data = ["--dataset", cli_run["split"], "--cache", root / "train-cache.safetensors", "--device", "cpu", "-q"]
+    train = ["train", "--out", tmp_path / "run", "--embed-dim", 8, "--hidden-dim", 8, "--min-count", 2, *data]
+    code, _, err = run_main([*train, "--train-val", "--epochs", 3, "--patience", 2])
+    assert_usage_error(code, err, "patience", "set patience >= epochs (3), got 2")
+    code, _, err = run_main([*train, "--train-val", "--epochs", 1])
+    assert code == 0, err
+    assert re.search(r"on 80 images / 4\d\d captions", err) and "training on the 20 val images too" in err
+    member = tmp_path / "run" / "latest"
+    code, _, err = run_main(["export", member, "--out", tmp_path / "chosen", *data])
+    assert_usage_error(code, err, str(member), "trained on the val images", "--decoding")
+    assert not (tmp_path / "chosen").exists()
+    code, out, err = run_main(["export", member, "--out", tmp_path / "fixed", "--decoding", "beam", *data])
+    assert code == 0, err
+    assert "default decoding beam-3 (fixed by --decoding, val not looked at)" in out
+    config = json.loads((tmp_path / "fixed" / "config.json").read_text())
+    assert config["decoding"]["num_beams"] == 3 and config["scores"]["decoding_choice"] == {"fixed": "beam-3"}
+
+
+@pytest.mark.integration
 def test_scst_fine_tunes_a_trained_run_and_resumes(cli_run, core_one_thread):
     root = cli_run["root"]
     argv = ["scst", "--init", root / "run" / "best", "--out", root / "scst", "--dataset", cli_run["split"],

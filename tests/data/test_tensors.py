@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from captioning.data.records import ImageRecord
-from captioning.data.tensors import build_split, prepare_splits
+from captioning.data.tensors import build_split, prepare_splits, training_records
 from captioning.text.vocabulary import Vocabulary
 
 pytestmark = pytest.mark.usefixtures("core_one_thread")
@@ -75,3 +75,22 @@ def test_prepare_splits_reuses_a_given_vocab_and_needs_train():
     assert got is vocab and split["val"].tokens[0, 2].item() == 4
     with pytest.raises(ValueError, match=r"no 'train' split"):
         prepare_splits(RECORDS[2:], torch.zeros(2, 2), 5, 20)
+
+
+def test_train_val_trains_on_val_too_and_keeps_the_val_split():
+    vocab, split, recs = prepare_splits(RECORDS, torch.arange(4.0)[:, None], min_count=1, max_words=20,
+                                        train_val=True)
+    assert split["train"].image_ids == [0, 1, 2] and split["val"].image_ids == [2]
+    assert "zebra" in vocab.itos  # val captions count for the vocabulary too
+    assert split["train"].features[:, 0].tolist() == [0.0, 1.0, 2.0]
+    assert [r.image_id for r in recs["train"]] == [0, 1, 2]
+    assert [r.image_id for r in training_records(RECORDS, train_val=True)] == [0, 1, 2]
+    assert [r.image_id for r in training_records(RECORDS)] == [0, 1]
+
+
+def test_train_val_views_cover_the_val_images():
+    extra = torch.arange(3.0)[:, None, None] + 10  # views of records 0, 1, 2 (train, train, val)
+    _, split, _ = prepare_splits(RECORDS, torch.arange(4.0)[:, None], 1, 20, views=extra, train_val=True)
+    assert split["train"].views == 2 and split["train"].store[:, 0].tolist() == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0]
+    with pytest.raises(ValueError, match="2 rows for 3 train records"):
+        prepare_splits(RECORDS, torch.arange(4.0)[:, None], 1, 20, views=extra[:2], train_val=True)

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+from captioning.core.config import ConfigError
 from captioning.core.errors import InputError
 from captioning.decoder.checkpoint import PRETRAINED, Checkpoint
 from captioning.decoder.config import DecoderConfig
@@ -15,7 +16,12 @@ from captioning.decoder.model import CaptionDecoder
 from captioning.features.config import EncoderSpec
 from captioning.text.vocabulary import Vocabulary
 from captioning.training.config import ScstConfig, TrainConfig
-from captioning.training.provenance import RECORD_VERSION, TrainingRecord, caption_words
+from captioning.training.provenance import (
+    RECORD_VERSION,
+    TrainingRecord,
+    caption_words,
+    trained_on_val,
+)
 
 
 def test_the_shipped_format_2_members_load_and_their_records_read():
@@ -75,3 +81,18 @@ def test_a_copy_of_a_shipped_member_still_loads(tmp_path):
     copy = shutil.copytree(PRETRAINED / "member-0", tmp_path / "m0")
     a, b = Checkpoint.load(copy), Checkpoint.load(PRETRAINED / "member-0")
     assert all(torch.equal(x, y) for x, y in zip(a.decoder.state_dict().values(), b.decoder.state_dict().values()))
+
+
+def test_trained_on_val_reads_the_whole_chain():
+    plain = TrainingRecord("cross-entropy", TrainConfig().to_dict(), 4)
+    on_val = TrainingRecord("cross-entropy", TrainConfig(train_val=True, epochs=8, patience=8).to_dict(), 8)
+    assert not trained_on_val(TrainingRecord("scst", ScstConfig().to_dict(), 2, parent=plain).to_dict())
+    assert trained_on_val(TrainingRecord("scst", ScstConfig().to_dict(), 2, parent=on_val).to_dict())
+    assert not trained_on_val(None) and not trained_on_val(Checkpoint.load(PRETRAINED / "member-0").training)
+
+
+@pytest.mark.parametrize("cls", [TrainConfig, ScstConfig])
+def test_train_val_needs_the_full_epochs(cls):
+    with pytest.raises(ConfigError, match=r"patience.*set patience >= epochs \(6\), got 2"):
+        cls(train_val=True, epochs=6, patience=2)
+    assert cls(train_val=True, epochs=6, patience=6).train_val

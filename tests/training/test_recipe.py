@@ -108,6 +108,9 @@ def test_plan_names_its_starts_before_use(tmp_path):
     plan.write_text(json.dumps({"trials": [{"name": "a", "kind": "ce"}, {"name": "a", "kind": "ce"}]}))
     with pytest.raises(InputError, match="name used twice"):
         read_plan(plan)
+    plan.write_text(json.dumps({"trials": [{"name": "f", "kind": "ce", "train": {"train_val": True}}]}))
+    with pytest.raises(InputError, match="f: a trial is judged on val, so it cannot train on val"):
+        read_plan(plan)
 
 
 def test_the_committed_plan_reads():
