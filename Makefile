@@ -55,16 +55,20 @@ SCST_EPOCHS ?= 15
 # keeps beam-3 decoding (val cannot choose for members that trained on it; see MODEL_CARD.md).
 TRAIN_VAL ?=
 CE_EPOCHS ?= 12
+# VIEWS=8: both stages train on 8 crops/flips of each train image (the views lever in
+# results/recipe/recipe.md); the views are extracted once into the feature cache (about 7 min).
+VIEWS ?=
 # continue a run folder that exists (train and scst refuse one without --resume or --force)
 resume   = $$(test -d $(1) && echo --resume)
 shipped: setup
 	@start=$$(date +%s); set -e; \
 	for s in $(SEEDS); do \
 	  $(BIN)/captioning train --out $(RUNS)/ce-$$s $(call resume,$(RUNS)/ce-$$s) --encoder $(ENCODER) \
-	    --dropout 0.3 --seed $$s $(if $(TRAIN_VAL),--train-val --epochs $(CE_EPOCHS) --patience $(CE_EPOCHS)) --quiet; \
+	    --dropout 0.3 --seed $$s $(if $(VIEWS),--views $(VIEWS)) \
+	    $(if $(TRAIN_VAL),--train-val --epochs $(CE_EPOCHS) --patience $(CE_EPOCHS)) --quiet; \
 	  $(BIN)/captioning scst --init $(RUNS)/ce-$$s/$(if $(TRAIN_VAL),latest,best) --out $(RUNS)/scst-$$s \
 	    $(call resume,$(RUNS)/scst-$$s) --epochs $(SCST_EPOCHS) --patience $(SCST_EPOCHS) --seed $$s \
-	    $(if $(TRAIN_VAL),--train-val) --quiet; \
+	    $(if $(VIEWS),--views $(VIEWS)) $(if $(TRAIN_VAL),--train-val) --quiet; \
 	done; \
 	$(BIN)/captioning export $(foreach s,$(SEEDS),$(RUNS)/scst-$(s)/latest) --out $(SHIPPED).tmp --half \
 	  $(if $(TRAIN_VAL),--decoding beam) --quiet; \
