@@ -35,7 +35,7 @@ from ..training.state import read_metrics
 from .config import ComparisonConfig
 from .gradients import decoder_gradient_flow, recurrence_stats
 from .plots import plot_comparison, plot_gradient_flow
-from .report import markdown_table, render_markdown, settings_text, summarize
+from .report import markdown_table, render_markdown, reproduce_commands, settings_text, summarize
 from .significance import learning_speed, verdicts
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,8 @@ def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: C
     flow = _flow_curves(fresh, runs)
     recurrence = {r["cell"]: r["recurrence"] for r in runs if r["seed"] == 0}
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "cells.json", {"command": command, "summary": table, "verdicts": verdicts(runs),
+    write_json(out / "cells.json", {"command": command, "commands": reproduce_commands(runs, command),
+                                    "summary": table, "verdicts": verdicts(runs),
                                     "learning_speed": learning_speed(runs), "gradient_flow": flow,
                                     "recurrence": recurrence, "records": str(cmp.records)})
     save_figure(plot_comparison(runs, table), out / "cells.png")

@@ -18,6 +18,32 @@ def _cap(run: dict) -> float:
     return run["settings"]["train"].get("epochs") or float("inf")
 
 
+def caps_text(runs: list[dict]) -> str:
+    """The epoch caps, the most common first: "30 epochs", or "30 epochs (40 for rnn)" where a cell
+    was given a larger cap (its cosine schedule then spans that cap)."""
+    cells = {r["cell"]: _cap(r) for r in runs}
+    caps = sorted(set(cells.values()), key=lambda c: (-list(cells.values()).count(c), c))
+    name = [f"{c:g}" for c in caps]
+    other = [f"{n} for {', '.join(cell for cell, c in cells.items() if c == cap)}" for n, cap in zip(name[1:], caps[1:])]
+    return f"{name[0]} epochs" + (f" ({'; '.join(other)})" if other else "")
+
+
+def reproduce_commands(runs: list[dict], command: str) -> list[str]:
+    """One `captioning compare-cells` command per group of cells sharing an epoch cap and a seed count,
+    which together retrain every record from scratch; their other options are the given command's."""
+    words, rest, skip = command.split()[2:], [], False
+    for w in words:
+        skip = w in ("--cells", "--seeds", "--epochs") or (skip and not w.startswith("--"))
+        rest += [] if skip else [w]
+    groups: dict[tuple[float, int], list[str]] = {}
+    for cell in dict.fromkeys(r["cell"] for r in runs):
+        rs = [r for r in runs if r["cell"] == cell]
+        groups.setdefault((_cap(rs[0]), max(r["seed"] for r in rs) + 1), []).append(cell)
+    return [" ".join(["captioning compare-cells --cells", *cells, f"--seeds {seeds}",
+                      *([f"--epochs {cap:g}"] if cap != float("inf") else []), *rest]).strip()
+            for (cap, seeds), cells in groups.items()]
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -97,17 +123,26 @@ def stopping_text(runs: list[dict]) -> str:
         return ("**Caveat: not early-stopped.** These runs had their best val CIDEr in their last epoch or ran to "
                 f"the epoch cap, so they may still have been improving: {', '.join(late)}.")
     best, ran = [r["best_epoch"] for r in runs], [r["epochs_run"] for r in runs]
-    capped = f" of the {cap.pop()}-epoch cap" if len(cap) == 1 and float("inf") not in cap else ""
+    capped = (f" of the {cap.pop():g}-epoch cap" if len(cap) == 1 else f", before a cap of {caps_text(runs)}"
+              ) if float("inf") not in cap else ""
     waited = f"{patience.pop()} epochs" if len(patience) == 1 and None not in patience else "epochs"
-    return (f"**Early-stopped.** Every run stopped at epochs {min(ran)}–{max(ran)}{capped}, after {waited} without a "
+    text = (f"**Early-stopped.** Every run stopped at epochs {min(ran)}–{max(ran)}{capped}, after {waited} without a "
             f"better val CIDEr (best epochs {min(best)}–{max(best)}); its scores are from its best epoch. The "
             "cosine learning-rate schedule spans the whole cap, so every run stopped before its schedule ended: "
             "early-stopped, which is not the same as converged.")
+    if len(cap) > 1:
+        text += (" A cell given a larger cap has its schedule stretched over it, so its learning rate decays more "
+                 "slowly than the other cells': compare its epochs with that in mind.")
+    return text
 
 
-def cell_differences(forget_bias: float) -> str:
-    """Every setting that differs between the cells (everything else is shared)."""
-    return (f"The one setting that differs between cells is where the forget bias ({forget_bias:g}) goes: the "
+def cell_differences(forget_bias: float, runs: list[dict] | None = None) -> str:
+    """Every setting that differs between the cells (everything else is shared), the runs' epoch
+    caps included where they differ by cell."""
+    runs = runs or []
+    mixed = len({_cap(r) for r in runs}) > 1
+    lead = f"Besides the epoch cap, which is {caps_text(runs)}, the one setting" if mixed else "The one setting"
+    return (f"{lead} that differs between cells is where the forget bias ({forget_bias:g}) goes: the "
             "LSTM's, the peephole LSTM's and the open-output LSTM's forget gate; the GRU's and the open-reset "
             "GRU's update gate z (z = 1 keeps the old state, so it plays the forget role); CIFG's input gate, "
             f"as {-forget_bias:g} (its forget gate is 1 − i). The tanh RNN has no gate and no bias of that kind. "
@@ -130,7 +165,7 @@ def discussion(table: dict[str, dict], flow: dict[str, list[float]], runs: list[
                  "shared this 2-core machine with other work, so these times are not a speed comparison.")
     out = [tests_text(vs, runs)] if vs else []
     out += [f"{i}. {text}" for i, text in enumerate(items, 1)]
-    out.append(cell_differences(forget_bias))
+    out.append(cell_differences(forget_bias, runs))
     differ = settings_differences(runs)
     if differ:
         out.append(f"**Warning: the records differ in {', '.join(differ)}**, so this is not one regime.")
@@ -139,19 +174,23 @@ def discussion(table: dict[str, dict], flow: dict[str, list[float]], runs: list[
 
 
 def settings_differences(runs: list[dict]) -> list[str]:
-    """Settings that differ between records beyond the cell and the seed (should be none). Each is
-    compared in its JSON form: a run just trained holds tuples where a record read back holds lists.
-    A field missing from an older record (added since, e.g. train.views) counts as its default."""
+    """Settings that differ between records beyond the cell, the seed and a cell's epoch cap (should be
+    none; the caps are stated per cell, and may not differ within one). Each is compared in its JSON
+    form: a run just trained holds tuples where a record read back holds lists. A field missing from
+    an older record (added since, e.g. train.views) counts as its default."""
     defaults = json.loads(json.dumps({"model": DecoderConfig().to_dict(), "train": TrainConfig().to_dict()}))
 
     def shared(r: dict) -> dict:
         s = json.loads(json.dumps(r["settings"]))
         model, train = {**defaults["model"], **s["model"]}, {**defaults["train"], **s["train"]}
         return {**{f"model.{k}": v for k, v in model.items() if k != "cell"},
-                **{f"train.{k}": v for k, v in train.items() if k != "seed"},
+                **{f"train.{k}": v for k, v in train.items() if k not in ("seed", "epochs")},
                 **{f"encoder.{k}": v for k, v in s["encoder"].items()}}
     first = shared(runs[0]) if runs else {}
-    return sorted({k for r in runs[1:] for k, v in shared(r).items() if first.get(k) != v})
+    differ = {k for r in runs[1:] for k, v in shared(r).items() if first.get(k) != v}
+    cells = {r["cell"] for r in runs}
+    mixed = [c for c in cells if len({_cap(r) for r in runs if r["cell"] == c}) > 1]
+    return sorted(differ | {f"train.epochs within {c}" for c in mixed})
 
 
 def seeds_text(runs: list[dict]) -> str:
@@ -174,18 +213,18 @@ def settings_text(runs: list[dict]) -> str:
             f"{model['hidden_dim']}, {model['num_layers']} layer(s), dropout {model['dropout']}, forget bias "
             f"{model['forget_bias']}, batch {train['batch_size']}, lr {train['lr']:g}, label smoothing "
             f"{train['label_smoothing']}, fp32, validation on {val} every epoch with greedy decoding, at most "
-            f"{train['epochs']} epochs with early stopping after {train['patience']} epochs without a better val "
+            f"{caps_text(runs)} with early stopping after {train['patience']} epochs without a better val "
             "CIDEr (the rule `captioning train` uses). Scores are on the test split with greedy decoding, x100, from "
             "the checkpoint with the best validation CIDEr. No speed-up applies to one cell and not the others.")
 
 
 def render_markdown(table: dict[str, dict], flow: dict[str, list[float]], settings: str, command: str,
                     minutes: float, runs: list[dict], recurrence: dict[str, dict] | None = None) -> str:
-    """results/cells.md: the command that made it, the table, the figures and the discussion."""
+    """results/cells.md: the commands that retrain its records, the table, the figures and the discussion."""
     forget_bias = runs[0]["settings"]["model"]["forget_bias"] if runs else 1.0
     return "\n\n".join([
         "# LSTM family on real captions",
-        f"```\n{command}\n```",
+        "\n".join(["```", *reproduce_commands(runs, command), "```"]),
         settings,
         markdown_table(table),
         f"Run time of all {len(runs)} runs: {minutes:.0f} minutes, measured (training, validation and test "

@@ -13,10 +13,13 @@ from captioning.lab.comparison import read_records
 from captioning.lab.config import ComparisonConfig
 from captioning.lab.findings import verdict_text
 from captioning.lab.report import (
+    caps_text,
     discussion,
     render_markdown,
+    reproduce_commands,
     settings_differences,
     settings_text,
+    stopping_text,
     summarize,
 )
 from captioning.lab.report import markdown_table as _markdown_table
@@ -210,7 +213,9 @@ def test_the_committed_report_states_the_issue_28_findings():
     assert "exact two-sided permutation test over seeds" in text and "Welch t" in text
     assert "every rnn seed below every lstm seed" in text and "within seed noise" not in text
     assert "at epoch 1: gru above lstm" in text
-    assert "**Caveat: not early-stopped.**" in text and "rnn seed 3 (best 28 of 30)" in text
+    assert "**Early-stopped.**" in text and "before a cap of 30 epochs (40 for rnn)" in text and "Caveat" not in text
+    assert "```\ncaptioning compare-cells --cells lstm gru --seeds 5 --epochs 30 --quiet\n" in text
+    assert "captioning compare-cells --cells rnn --seeds 5 --epochs 40 --quiet\n```" in text
     assert "Converged" not in text and "which is why its epochs take longer" not in text
     assert "What sets the trained decay" not in text and "at best a loose upper bound" in text
 
@@ -272,8 +277,9 @@ def test_the_report_rewritten_from_the_records_alone_is_byte_identical(tmp_path)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     written = json.loads(first["cells.json"])
     assert written["command"] == "captioning compare-cells --epochs 30" and written["gradient_flow"]["lstm ∂c"] == [1.0, 0.9]
+    assert written["commands"] == ["captioning compare-cells --cells lstm rnn --seeds 2 --epochs 30"]
     assert written["gradient_flow"]["rnn (trained)"] == [1.0, 0.5]  # from the seed-0 record
-    assert "```\ncaptioning compare-cells --epochs 30\n```" in first["cells.md"].decode()
+    assert "```\ncaptioning compare-cells --cells lstm rnn --seeds 2 --epochs 30\n```" in first["cells.md"].decode()
     (records / "gru-seed0.json").write_text(json.dumps(full_record("gru", 0, 50.0)))
     with pytest.raises(InputError, match="no fresh-network curves for gru"):
         comparison.rewrite_report(cmp)
@@ -305,7 +311,7 @@ def test_compare_cells_writes_its_results_with_the_command_that_made_them(core_c
     assert main([*argv, "--status"]) == 0
     assert main(argv) == 0
     md = (out / "cells.md").read_text()
-    assert f"```\ncaptioning {' '.join(argv)}\n```" in md
+    assert f"```\ncaptioning {' '.join(argv)}\n```" in md  # --cells, --seeds and --epochs come first here
     assert sorted(p.name for p in records.iterdir()) == ["gru-open-reset-seed0.json", "lstm-seed0.json"]
     lstm = json.loads((records / "lstm-seed0.json").read_text())
     assert lstm["settings"]["model"]["cell"] == "lstm" and len(lstm["curves"]["val_cider"]) == lstm["epochs_run"]
@@ -335,3 +341,27 @@ def test_a_field_added_since_an_older_record_counts_as_its_default():
     assert settings_differences([*RUNS, newer]) == []
     other = {**newer, "settings": {**newer["settings"], "train": {**SETTINGS["train"], "views": 8}}}
     assert settings_differences([*RUNS, other]) == ["train.views"]
+
+
+def capped(run, cap):
+    return {**run, "settings": {**run["settings"], "train": {**run["settings"]["train"], "epochs": cap}}}
+
+
+def test_a_cell_given_a_larger_cap_is_stated_per_cell_and_retrained_by_its_own_command():
+    # rnn's runs under a 40-epoch cap (one reached 30 while improving), the other cells under 30
+    runs = [full_record(c, s, 60.0) for c, s in (("lstm", 0), ("lstm", 1), ("lstm", 2), ("gru", 0), ("gru", 1))]
+    runs += [{**capped(full_record("rnn", s, 30.0), 40), "epochs_run": 20 + s, "best_epoch": 14} for s in range(2)]
+    assert caps_text(runs) == "30 epochs (40 for rnn)" and caps_text(RUNS) == "30 epochs"
+    assert settings_differences(runs) == []  # caps are stated per cell, not a difference of regime
+    assert "at most 30 epochs (40 for rnn) with early stopping" in settings_text(runs)
+    assert "Besides the epoch cap, which is 30 epochs (40 for rnn), the one setting that differs" in discussion(
+        summarize(runs), FLOW, runs)
+    text = stopping_text(runs)
+    assert "at epochs 6–21, before a cap of 30 epochs (40 for rnn), after 5 epochs without" in text and "decays more slowly" in text
+    command = "captioning compare-cells --cells rnn --seeds 2 --epochs 40 --quiet"
+    assert reproduce_commands(runs, command) == [
+        "captioning compare-cells --cells lstm --seeds 3 --epochs 30 --quiet",
+        "captioning compare-cells --cells gru --seeds 2 --epochs 30 --quiet",
+        "captioning compare-cells --cells rnn --seeds 2 --epochs 40 --quiet"]
+    mixed = [*runs, full_record("rnn", 2, 30.0)]
+    assert settings_differences(mixed) == ["train.epochs within rnn"]  # one cell, two caps: not one regime

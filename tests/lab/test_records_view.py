@@ -73,8 +73,8 @@ def test_the_committed_records_hold_what_notebook_04_reads():
     runs = read_records(RECORDS)
     cells = ["lstm", "peephole", "cifg", "gru", "rnn", "lstm-open-output", "gru-open-reset"]
     assert list(dict.fromkeys(r["cell"] for r in runs)) == cells
-    stopped, _, most = early_stopping(runs)  # one run (rnn seed 3) ran to the 30-epoch cap
-    assert stopped == len(runs) - 1 and most == runs[0]["settings"]["train"]["epochs"]
+    stopped, _, most = early_stopping(runs)  # every run, rnn's under its 40-epoch cap, the others' under 30
+    assert stopped == len(runs) and most < max(r["settings"]["train"]["epochs"] for r in runs)
     flow = trained_flow(runs, ["lstm", "cifg", "gru", "rnn"])
     assert {"lstm (trained) ∂c", "cifg (trained) ∂c", "gru (trained)", "rnn (trained)"} <= set(flow)
     assert all(len(v) == 16 for v in flow.values())
