@@ -19,6 +19,7 @@ from ..decoder.ensemble import Ensemble, compatible, save_ensemble
 from ..features.config import ComputeConfig, EncoderConfig
 from ..lab.comparison import rewrite_report, run_comparison, status
 from ..lab.config import ComparisonConfig
+from ..lab.report import retrain_groups
 from ..training.config import ScstConfig, TrainConfig
 from ..training.provenance import trained_on_val
 from ..training.run import choose_decoding, fine_tune, train_model
@@ -119,12 +120,25 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def retrain_commands(runs: list[dict], command: str) -> list[str]:
+    """One `captioning compare-cells` command per group of cells sharing an epoch cap and a seed count
+    (lab.report.retrain_groups): together they retrain every record from scratch. Their other options
+    are those of `command`, the one that last trained."""
+    rest, skip = [], False
+    for word in command.split()[2:]:
+        skip = word in ("--cells", "--seeds", "--epochs") or (skip and not word.startswith("--"))
+        rest += [] if skip else [word]
+    return [" ".join(["captioning compare-cells --cells", *cells, f"--seeds {seeds}",
+                      *([f"--epochs {cap:g}"] if cap != float("inf") else []), *rest])
+            for cells, seeds, cap in retrain_groups(runs)]
+
+
 def compare_cells(args: argparse.Namespace) -> int:
     if args.status:
         print(status(build(args, ComparisonConfig)))
         return 0
     if args.report:
-        rewrite_report(build(args, ComparisonConfig))
+        rewrite_report(build(args, ComparisonConfig), retrain_commands)
         return 0
     enc, train_cfg = build(args, EncoderConfig), build(args, TrainConfig)
     encoder, feats, kept = datasets.features(args, datasets.records(args), name=enc.encoder,
@@ -132,5 +146,5 @@ def compare_cells(args: argparse.Namespace) -> int:
     prepared = prepare_splits(kept, feats, train_cfg.min_count, train_cfg.max_words)
     command = " ".join(["captioning", *args.argv])
     run_comparison(prepared, encoder.spec, build(args, DecoderConfig), train_cfg, build(args, ComparisonConfig),
-                   encoder.device, command=command, progress=not args.quiet)
+                   encoder.device, command=command, progress=not args.quiet, commands=retrain_commands)
     return 0

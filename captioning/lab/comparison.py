@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,10 +36,13 @@ from ..training.state import read_metrics
 from .config import ComparisonConfig
 from .gradients import decoder_gradient_flow, recurrence_stats
 from .plots import plot_comparison, plot_gradient_flow
-from .report import markdown_table, render_markdown, reproduce_commands, settings_text, summarize
+from .report import markdown_table, render_markdown, settings_text, summarize
 from .significance import learning_speed, verdicts
 
 log = logging.getLogger(__name__)
+# (records, the command that last trained) -> the commands that retrain every record; the CLI derives
+# them from lab.report.retrain_groups, a caller without a CLI gets the command itself
+Commands = Callable[[list[dict], str], list[str]]
 RECORD_FORMAT = 2  # 2: adds test_images (per-image test CIDEr); format-1 records read the same otherwise
 TRACE_UNITS = 16  # gate trace: the units that vary most along the probe caption
 
@@ -165,15 +169,20 @@ def _flow_curves(fresh: dict[str, dict], runs: list[dict]) -> dict[str, list[flo
     return curves
 
 
+def _as_given(runs: list[dict], command: str) -> list[str]:
+    return [command]
+
+
 def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: ComparisonConfig,
-                 command: str) -> dict:
+                 command: str, commands: Commands = _as_given) -> dict:
     """cells.json, cells.md and the figures in cmp.out, from the run records alone."""
     out = Path(cmp.out)
     table = summarize(runs)
     flow = _flow_curves(fresh, runs)
     recurrence = {r["cell"]: r["recurrence"] for r in runs if r["seed"] == 0}
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "cells.json", {"command": command, "commands": reproduce_commands(runs, command),
+    retrain = commands(runs, command)
+    write_json(out / "cells.json", {"command": command, "commands": retrain,
                                     "summary": table, "verdicts": verdicts(runs),
                                     "learning_speed": learning_speed(runs), "gradient_flow": flow,
                                     "recurrence": recurrence, "records": str(cmp.records)})
@@ -181,13 +190,13 @@ def write_report(runs: list[dict], fresh: dict[str, dict], settings: str, cmp: C
     h_only = {k: v for k, v in flow.items() if "∂c" not in k}
     save_figure(plot_gradient_flow(h_only, title="Gradient flow on real captions"), out / "gradient_flow.png")
     minutes = sum(r["wall_seconds"] for r in runs) / 60
-    text = render_markdown(table, flow, settings, command, minutes, runs, recurrence)
+    text = render_markdown(table, flow, settings, retrain, minutes, runs, recurrence)
     atomic_write_text(out / "cells.md", text)
     log.info("%s", markdown_table(table))
     return table
 
 
-def rewrite_report(cmp: ComparisonConfig) -> dict:
+def rewrite_report(cmp: ComparisonConfig, commands: Commands = _as_given) -> dict:
     """The report rewritten from the records alone (compare-cells' report option): reads no data and
     trains nothing; the fresh networks' curves and the command come from the existing cells.json."""
     before = read_json(Path(cmp.out) / "cells.json", "comparison report")
@@ -200,12 +209,13 @@ def rewrite_report(cmp: ComparisonConfig) -> dict:
         raise InputError(f"{Path(cmp.out) / 'cells.json'} has no fresh-network curves for {', '.join(lacking)}; "
                          "run compare-cells without its report option to compute them")
     fresh = {c: {"h": curves[c], **({"c": curves[f"{c} ∂c"]} if f"{c} ∂c" in curves else {})} for c in cells}
-    return write_report(runs, fresh, settings_text(runs), cmp, before["command"])
+    return write_report(runs, fresh, settings_text(runs), cmp, before["command"], commands)
 
 
 def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], encoder: EncoderSpec,
                    model: DecoderConfig, train: TrainConfig, cmp: ComparisonConfig,
-                   device: torch.device | str = "cpu", command: str = "", progress: bool = False) -> dict:
+                   device: torch.device | str = "cpu", command: str = "", progress: bool = False,
+                   commands: Commands = _as_given) -> dict:
     """Train what has no record yet (cells x seeds, seed-major), then write the report from every
     record in the folder, so a run of some cells with more seeds keeps the others in the report."""
     model = model.replace(vocab_size=len(prepared[0]), feature_dim=encoder.feature_dim)
@@ -213,4 +223,4 @@ def run_comparison(prepared: tuple[Vocabulary, dict[str, SplitTensors], dict], e
         train_cell(cell, seed, prepared, encoder, model, train, cmp, torch.device(device), progress)
     runs = read_records(cmp.records)
     fresh = fresh_flow(list(dict.fromkeys(r["cell"] for r in runs)), prepared[1]["test"], model)
-    return write_report(runs, fresh, settings_text(runs), cmp, command)
+    return write_report(runs, fresh, settings_text(runs), cmp, command, commands)

@@ -28,20 +28,14 @@ def caps_text(runs: list[dict]) -> str:
     return f"{name[0]} epochs" + (f" ({'; '.join(other)})" if other else "")
 
 
-def reproduce_commands(runs: list[dict], command: str) -> list[str]:
-    """One `captioning compare-cells` command per group of cells sharing an epoch cap and a seed count,
-    which together retrain every record from scratch; their other options are the given command's."""
-    words, rest, skip = command.split()[2:], [], False
-    for w in words:
-        skip = w in ("--cells", "--seeds", "--epochs") or (skip and not w.startswith("--"))
-        rest += [] if skip else [w]
+def retrain_groups(runs: list[dict]) -> list[tuple[list[str], int, float]]:
+    """(cells, seeds, epoch cap) per group of cells that share a cap and a seed count, in the
+    comparison's order: one compare-cells run per group retrains every record from scratch."""
     groups: dict[tuple[float, int], list[str]] = {}
     for cell in dict.fromkeys(r["cell"] for r in runs):
         rs = [r for r in runs if r["cell"] == cell]
         groups.setdefault((_cap(rs[0]), max(r["seed"] for r in rs) + 1), []).append(cell)
-    return [" ".join(["captioning compare-cells --cells", *cells, f"--seeds {seeds}",
-                      *([f"--epochs {cap:g}"] if cap != float("inf") else []), *rest]).strip()
-            for (cap, seeds), cells in groups.items()]
+    return [(cells, seeds, cap) for (cap, seeds), cells in groups.items()]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -218,13 +212,13 @@ def settings_text(runs: list[dict]) -> str:
             "the checkpoint with the best validation CIDEr. No speed-up applies to one cell and not the others.")
 
 
-def render_markdown(table: dict[str, dict], flow: dict[str, list[float]], settings: str, command: str,
+def render_markdown(table: dict[str, dict], flow: dict[str, list[float]], settings: str, commands: list[str],
                     minutes: float, runs: list[dict], recurrence: dict[str, dict] | None = None) -> str:
     """results/cells.md: the commands that retrain its records, the table, the figures and the discussion."""
     forget_bias = runs[0]["settings"]["model"]["forget_bias"] if runs else 1.0
     return "\n\n".join([
         "# LSTM family on real captions",
-        "\n".join(["```", *reproduce_commands(runs, command), "```"]),
+        "\n".join(["```", *commands, "```"]),
         settings,
         markdown_table(table),
         f"Run time of all {len(runs)} runs: {minutes:.0f} minutes, measured (training, validation and test "

@@ -16,7 +16,7 @@ from captioning.lab.report import (
     caps_text,
     discussion,
     render_markdown,
-    reproduce_commands,
+    retrain_groups,
     settings_differences,
     settings_text,
     stopping_text,
@@ -203,7 +203,7 @@ def test_the_committed_report_is_what_its_committed_records_say():
         if r["seed"] == 0:
             assert results["gradient_flow"][f"{r['cell']} (trained)"] == r["gradient_flow"]["h"]
     minutes = sum(r["wall_seconds"] for r in runs) / 60
-    md = render_markdown(table, results["gradient_flow"], settings_text(runs), results["command"], minutes, runs,
+    md = render_markdown(table, results["gradient_flow"], settings_text(runs), results["commands"], minutes, runs,
                          recurrence)
     assert md == (root / "results" / "cells.md").read_text()
 
@@ -277,9 +277,9 @@ def test_the_report_rewritten_from_the_records_alone_is_byte_identical(tmp_path)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     written = json.loads(first["cells.json"])
     assert written["command"] == "captioning compare-cells --epochs 30" and written["gradient_flow"]["lstm ∂c"] == [1.0, 0.9]
-    assert written["commands"] == ["captioning compare-cells --cells lstm rnn --seeds 2 --epochs 30"]
+    assert written["commands"] == ["captioning compare-cells --epochs 30"]  # the CLI derives them per group
     assert written["gradient_flow"]["rnn (trained)"] == [1.0, 0.5]  # from the seed-0 record
-    assert "```\ncaptioning compare-cells --cells lstm rnn --seeds 2 --epochs 30\n```" in first["cells.md"].decode()
+    assert "```\ncaptioning compare-cells --epochs 30\n```" in first["cells.md"].decode()
     (records / "gru-seed0.json").write_text(json.dumps(full_record("gru", 0, 50.0)))
     with pytest.raises(InputError, match="no fresh-network curves for gru"):
         comparison.rewrite_report(cmp)
@@ -347,7 +347,7 @@ def capped(run, cap):
     return {**run, "settings": {**run["settings"], "train": {**run["settings"]["train"], "epochs": cap}}}
 
 
-def test_a_cell_given_a_larger_cap_is_stated_per_cell_and_retrained_by_its_own_command():
+def test_a_cell_given_a_larger_cap_is_stated_per_cell_and_retrained_by_its_own_group():
     # rnn's runs under a 40-epoch cap (one reached 30 while improving), the other cells under 30
     runs = [full_record(c, s, 60.0) for c, s in (("lstm", 0), ("lstm", 1), ("lstm", 2), ("gru", 0), ("gru", 1))]
     runs += [{**capped(full_record("rnn", s, 30.0), 40), "epochs_run": 20 + s, "best_epoch": 14} for s in range(2)]
@@ -358,10 +358,6 @@ def test_a_cell_given_a_larger_cap_is_stated_per_cell_and_retrained_by_its_own_c
         summarize(runs), FLOW, runs)
     text = stopping_text(runs)
     assert "at epochs 6–21, before a cap of 30 epochs (40 for rnn), after 5 epochs without" in text and "decays more slowly" in text
-    command = "captioning compare-cells --cells rnn --seeds 2 --epochs 40 --quiet"
-    assert reproduce_commands(runs, command) == [
-        "captioning compare-cells --cells lstm --seeds 3 --epochs 30 --quiet",
-        "captioning compare-cells --cells gru --seeds 2 --epochs 30 --quiet",
-        "captioning compare-cells --cells rnn --seeds 2 --epochs 40 --quiet"]
+    assert retrain_groups(runs) == [(["lstm"], 3, 30), (["gru"], 2, 30), (["rnn"], 2, 40)]  # one command each
     mixed = [*runs, full_record("rnn", 2, 30.0)]
     assert settings_differences(mixed) == ["train.epochs within rnn"]  # one cell, two caps: not one regime
