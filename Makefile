@@ -54,6 +54,7 @@ SCST_EPOCHS ?= 15
 # cross-entropy runs CE_EPOCHS epochs in full, SCST starts from its last epoch, and the ensemble
 # keeps beam-3 decoding (val cannot choose for members that trained on it; see MODEL_CARD.md).
 TRAIN_VAL ?=
+# CE_EPOCHS=12 is refuted on val by the trial ce-e12-s1 (53.6 vs 59.5, README): choose it on a new trial first.
 CE_EPOCHS ?= 12
 # VIEWS=8: both stages train on 8 crops/flips of each train image (the views lever in
 # results/recipe/recipe.md); the views are extracted once into the feature cache (about 7 min).
