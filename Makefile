@@ -57,7 +57,7 @@ TRAIN_VAL ?=
 # CE_EPOCHS=12 is refuted on val by the trial ce-e12-s1 (53.6 vs 59.5, README): choose it on a new trial first.
 CE_EPOCHS ?= 12
 # VIEWS=8: both stages train on 8 crops/flips of each train image (the views lever in
-# results/recipe/recipe.md); the views are extracted once into the feature cache (about 7 min).
+# results/recipe/recipe.md); the views are extracted once into their own feature cache.
 VIEWS ?=
 # continue a run folder that exists (train and scst refuse one without --resume or --force)
 resume   = $$(test -d $(1) && echo --resume)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 
 from ..decoder.config import DecoderConfig
 from ..training.config import TrainConfig
@@ -22,10 +23,10 @@ def caps_text(runs: list[dict]) -> str:
     """The epoch caps, the most common first: "30 epochs", or "30 epochs (40 for rnn)" where a cell
     was given a larger cap (its cosine schedule then spans that cap)."""
     cells = {r["cell"]: _cap(r) for r in runs}
-    caps = sorted(set(cells.values()), key=lambda c: (-list(cells.values()).count(c), c))
-    name = [f"{c:g}" for c in caps]
-    other = [f"{n} for {', '.join(cell for cell, c in cells.items() if c == cap)}" for n, cap in zip(name[1:], caps[1:])]
-    return f"{name[0]} epochs" + (f" ({'; '.join(other)})" if other else "")
+    count = Counter(cells.values())
+    main, *others = sorted(count, key=lambda cap: (-count[cap], cap))
+    other = [f"{cap:g} for {', '.join(c for c, k in cells.items() if k == cap)}" for cap in others]
+    return f"{main:g} epochs" + (f" ({'; '.join(other)})" if other else "")
 
 
 def retrain_groups(runs: list[dict]) -> list[tuple[list[str], int, float]]:
