@@ -43,8 +43,9 @@ lab: setup
 ## Retrain the shipped default from nothing but ../shared/data: for each seed, cross-entropy on
 ## $(VIEWS) crops/flips of each train image (dropout 0.3, the epoch with the best val CIDEr), then
 ## $(SCST_EPOCHS) epochs of self-critical fine-tuning on the same views with no early stopping,
-## keeping the last epoch; those become one fp16 ensemble in $(SHIPPED), scored on test. This is
-## the trial ens-views-x3 in results/recipe/recipe.md (val beam-3 73.6).
+## keeping the last epoch; those become one fp16 ensemble in $(SHIPPED) with the val-tuned decoding
+## below, scored on test. This is the trial ens-views-x3 in results/recipe/recipe.md (val beam-3 73.6);
+## its clean-clone run is in results/recipe/make-shipped/.
 ## Every setting was chosen on val (MODEL_CARD.md). Set SHIPPED elsewhere to keep the shipped one.
 SEEDS   ?= 0 1 2
 RUNS    ?= runs/shipped
@@ -53,13 +54,19 @@ ENCODER ?= efficientnet_lite2
 SCST_EPOCHS ?= 20
 # TRAIN_VAL=1: final members that train on the val images too, once every setting is fixed on val:
 # cross-entropy runs CE_EPOCHS epochs in full, SCST starts from its last epoch, and the ensemble
-# keeps beam-3 decoding (val cannot choose for members that trained on it; see MODEL_CARD.md).
+# keeps the BEAM / LENGTH_PENALTY decoding without a val check (val cannot choose for members
+# that trained on it; see MODEL_CARD.md).
 TRAIN_VAL ?=
 # CE_EPOCHS=12 is refuted on val by the trial ce-e12-s1 (53.6 vs 59.5, README): choose it on a new trial first.
 CE_EPOCHS ?= 12
 # Both stages train on VIEWS crops/flips of each train image (the views lever in
 # results/recipe/recipe.md), extracted once into their own feature cache; VIEWS= trains on one.
 VIEWS ?= 8
+# the default decoding's beam width and length penalty, tuned on val for the shipped members
+# (`captioning recipe --tune-decoding shipped`), with trigram blocking (MODEL_CARD.md, "Default
+# decoding"); export keeps greedy if greedy scores higher on val
+BEAM ?= 2
+LENGTH_PENALTY ?= 2.0
 # continue a run folder that exists (train and scst refuse one without --resume or --force)
 resume   = $$(test -d $(1) && echo --resume)
 shipped: setup
@@ -73,7 +80,7 @@ shipped: setup
 	    $(if $(VIEWS),--views $(VIEWS)) $(if $(TRAIN_VAL),--train-val) --quiet; \
 	done; \
 	$(BIN)/captioning export $(foreach s,$(SEEDS),$(RUNS)/scst-$(s)/latest) --out $(SHIPPED).tmp --half \
-	  $(if $(TRAIN_VAL),--decoding beam) --quiet; \
+	  --beam $(BEAM) --length-penalty $(LENGTH_PENALTY) --block-trigrams $(if $(TRAIN_VAL),--decoding beam) --quiet; \
 	rm -rf $(SHIPPED) && mv $(SHIPPED).tmp $(SHIPPED); \
 	echo "retrained $(SHIPPED) in $$(( ($$(date +%s) - start) / 60 )) min"
 	$(BIN)/captioning evaluate --checkpoint $(SHIPPED) --split test --compare --quiet

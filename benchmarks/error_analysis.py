@@ -12,7 +12,14 @@ category. Exit 1 on a mismatch, 2 on a bad input (one line naming it).
   python benchmarks/error_analysis.py --checkpoint NEW --relabel results/error-analysis/val-worst50-NEW.json
                                            # the committed 50 with NEW's captions, to label with the same rules
   python benchmarks/error_analysis.py --review /tmp/review  # sheets: photo, caption, the 5 references
+                                           # (with --relabel: of the committed images, with NEW's captions)
   python benchmarks/error_analysis.py --sheet results/error-analysis/examples.jpg --examples 511321,...
+
+The committed analysis names the model it labels (model_digest, a fingerprint of its weights):
+results/error-analysis/val-worst50.json is the first shipped ensemble's, kept in git at ecedf3a;
+checking it against another model is refused in one line. To check it:
+  git worktree add /tmp/v1 ecedf3a
+  python benchmarks/error_analysis.py --checkpoint /tmp/v1/captioning/pretrained/coco-lite2-scst-x3
 
 --sheet draws the committed entries named by --examples (photo, caption, CIDEr) as one JPEG."""
 
@@ -27,7 +34,7 @@ from captioning.core.io import write_json
 from captioning.core.runtime import tune
 from captioning.decoder.checkpoint import PRETRAINED
 from captioning.decoder.decode_config import resolve_decoding
-from captioning.decoder.ensemble import load_decoders
+from captioning.decoder.ensemble import load_decoders, weights_digest
 from captioning.features.cache import cached_features
 from captioning.features.loading import encoder_for
 from captioning.lab.caption_rows import caption_rows
@@ -97,6 +104,17 @@ def print_stock_phrases(worst: list[str], everything: list[str]) -> None:
     print(f"captions given word for word to 2+ images: {n_worst} of the {len(worst)} worst, {n_all} of all {len(everything)}")
 
 
+def check_model(analysis_path: Path, checkpoint: str) -> None:
+    """The committed labels describe one model's captions: refuse, in one line, to check them
+    against another (a newly shipped model has its own worst images)."""
+    analysis = read_analysis(analysis_path)
+    made_with, digest = analysis.get("model_digest"), weights_digest(checkpoint)
+    if made_with and made_with != digest:
+        where = analysis.get("model", "another model")
+        raise InputError(f"{analysis_path}: model_digest {made_with} is {where}, not --checkpoint {checkpoint} "
+                         f"({digest}); pass that model as --checkpoint, or --draft FILE to list this one's worst")
+
+
 def report(worst: list[dict], analysis_path: Path) -> int:
     """Check the committed analysis against the fresh list and print the category counts."""
     analysis = read_analysis(analysis_path)
@@ -132,19 +150,22 @@ def main() -> int:
     for flag, path in (("--draft", args.draft), ("--relabel", args.relabel)):
         if path and path.exists():
             raise InputError(f"{flag}: {path} exists; choose a new file")
+    if not (args.draft or args.relabel or args.review):
+        check_model(args.analysis, args.checkpoint)
     tune()
     ranked, decoding, records = compute(args.checkpoint, args.split)
     worst = ranked[:args.n]
     for rank, e in enumerate(worst, 1):
         print(f"{rank:3d}  {e['image_id']}  CIDEr {e['cider']:5.2f}  {e['caption']}")
     print_stock_phrases([e["caption"] for e in worst], [e["caption"] for e in ranked])
-    if args.review:
-        review_sheets(worst, records, args.review)
+    images = (relabel_draft(read_analysis(args.analysis)["images"], ranked) if args.relabel
+              else [{**e, "categories": [], "note": ""} for e in worst])
+    if args.review:  # sheets of what is being labelled: the committed images again with --relabel
+        review_sheets(images, records, args.review)
     if args.draft or args.relabel:
-        images = (relabel_draft(read_analysis(args.analysis)["images"], ranked) if args.relabel
-                  else [{**e, "categories": [], "note": ""} for e in worst])
         write_json(args.draft or args.relabel, {
-            "checkpoint": Path(args.checkpoint).name, "split": args.split, "decoding": decoding,
+            "checkpoint": Path(args.checkpoint).name, "model_digest": weights_digest(args.checkpoint),
+            "split": args.split, "decoding": decoding,
             "command": "python benchmarks/error_analysis.py", "category_rules": CATEGORY_RULES, "images": images})
         return 0
     return report(worst, args.analysis)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from captioning.decoder.checkpoint import PRETRAINED, Checkpoint
-from captioning.decoder.decode_config import DecodeConfig
+from captioning.decoder.decode_config import DecodeConfig, resolve_decoding
 from captioning.decoder.ensemble import ensemble_members, load_decoders
 from captioning.images.loading import load_image
 from captioning.tools.caption_files import caption_paths
@@ -25,7 +25,7 @@ def test_shipped_ensemble_is_complete_and_loads():
     assert size <= 30 * 2**20, f"shipped model is {size / 2**20:.1f} MB (limit 30)"
     model, ckpt = load_decoders(None)
     assert ckpt.encoder.name == "efficientnet_lite2" and ckpt.decoder.cfg.cell == "lstm"
-    assert ckpt.training["stage"] == "scst" and ckpt.decoding["strategy"] in ("greedy", "beam")
+    assert ckpt.training["objective"] == "scst" and resolve_decoding(ckpt.decoding).strategy in ("greedy", "beam")
     assert len(model.members) == len(members)
     with pytest.raises(ValueError, match="an ensemble folder"):
         Checkpoint.load()

@@ -90,6 +90,11 @@ def _export_parser(sub) -> None:
     p.add_argument("--half", action="store_true", help="store weights as float16")
     p.add_argument("--beam", type=number_type(DecodeConfig, "num_beams"), default=3, metavar="K",
                    help="beam size to compare with greedy")
+    p.add_argument("--length-penalty", type=number_type(DecodeConfig, "length_penalty"), default=0.0,
+                   metavar="A", help="the beam's length penalty (a width and penalty tuned on val: "
+                                     "captioning recipe --tune-decoding)")
+    p.add_argument("--block-trigrams", action="store_true",
+                   help="the beam never repeats a trigram (what a long length penalty otherwise invites)")
     p.add_argument("--decoding", choices=("choose", "greedy", "beam"), default="choose",
                    help="choose: greedy or beam-K, whichever scores higher on val; greedy or beam: fixed "
                         "without looking at val (members trained on val need this)")
@@ -138,7 +143,7 @@ def _recipe_parser(sub) -> None:
     p.add_argument("--status", action="store_true", help="say how many trials have a record and exit")
     p.add_argument("--report", action="store_true", help="only rewrite the report from the records")
     p.add_argument("--tune-decoding", nargs="+", metavar="NAME", help="score beam widths 1-5 x length "
-                   "penalties 0, 0.5, 1 on val for these trials' kept models ('shipped': the shipped model) "
+                   "penalties 0, 0.5, 1, 1.5, 2, 3 on val for these trials' kept models ('shipped': the shipped model) "
                    "and write results/recipe/decoding-NAME.json")
     add_options(p, ComputeConfig, only=FEATURES)
 

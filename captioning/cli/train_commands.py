@@ -97,7 +97,8 @@ def export(args: argparse.Namespace) -> int:
     ckpts = [Checkpoint.load(p, device) for p in args.checkpoint]
     compatible(ckpts)
     model = ckpts[0].decoder if len(ckpts) == 1 else Ensemble([c.decoder for c in ckpts])
-    candidates = [DecodeConfig(), DecodeConfig("beam", beam_size=args.beam)]
+    candidates = [DecodeConfig(), DecodeConfig("beam", beam_size=args.beam, length_penalty=args.length_penalty,
+                                               block_trigrams=args.block_trigrams)]
     if args.decoding != "choose":
         best = candidates[args.decoding == "beam"]
         print(f"default decoding {best.name} (fixed by --decoding, val not looked at)")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -148,6 +149,19 @@ def ensemble_members(folder: Path) -> list[Path] | None:
     """The member checkpoint folders of an ensemble folder (one with ensemble.json), else None."""
     index = read_index(folder)
     return None if index is None else [folder / m for m in index["members"]]
+
+
+def weights_digest(path: str | Path | None = None) -> str:
+    """A short fingerprint of a checkpoint's or ensemble's weights (default: the shipped model), so a
+    record made with one model (a labelled error analysis) can tell it from the next one shipped."""
+    folder = Path(path) if path is not None else PRETRAINED
+    digest = hashlib.sha256()
+    for member in ensemble_members(folder) or [folder]:
+        weights = regular_file(member / "model.safetensors", "weights file")
+        if not weights.is_file():
+            raise InputError(f"{weights}: no weights file (model.safetensors) here")
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def save_ensemble(checkpoints: Sequence[Checkpoint], folder: str | Path, decoding: dict | None,

@@ -145,9 +145,14 @@ def relabel_draft(committed: Sequence[Mapping], fresh: Sequence[Mapping]) -> lis
     return [{**{k: by_id[str(e["image_id"])][k] for k in FIELDS[:4]}, "categories": [], "note": ""} for e in committed]
 
 
+def _model_name(record: Mapping) -> str:
+    """What a record calls its model: its "model" description, else its checkpoint's name."""
+    return str(record.get("model") or record.get("checkpoint", "?"))
+
+
 def compare_labels(before: Mapping, after: Mapping) -> dict:
     """Two labelled records of the same images (read_analysis: the old model's, the new model's):
-    images per category side by side, as columns {"before: <checkpoint>": category_counts, "after:
+    images per category side by side, as columns {"before: <model>": category_counts, "after:
     ...": ...}, and the images whose label changed, in `before`'s order, with both captions and labels."""
     old = {str(e["image_id"]): e for e in before["images"]}
     new = {str(e["image_id"]): e for e in after["images"]}
@@ -156,8 +161,8 @@ def compare_labels(before: Mapping, after: Mapping) -> dict:
         raise InputError(f"the records label different images: image {only[0][0]} is only in the {only[0][1]}")
     if before.get("split") != after.get("split"):
         raise InputError(f"the records come from different splits: {before.get('split')} vs {after.get('split')}")
-    columns = {f"before: {before.get('checkpoint', '?')}": category_counts(before["images"]),
-               f"after: {after.get('checkpoint', '?')}": category_counts(after["images"])}
+    columns = {f"before: {_model_name(before)}": category_counts(before["images"]),
+               f"after: {_model_name(after)}": category_counts(after["images"])}
     changed = [{"image_id": old[i]["image_id"], "file_name": old[i]["file_name"],
                 "before": {k: old[i][k] for k in ("caption", "cider", "categories")},
                 "after": {k: new[i][k] for k in ("caption", "cider", "categories", "note")}}

@@ -289,6 +289,15 @@ def test_train_val_members_train_on_val_and_export_only_with_fixed_decoding(cli_
     assert "default decoding beam-3 (fixed by --decoding, val not looked at)" in out
     config = json.loads((tmp_path / "fixed" / "config.json").read_text())
     assert config["decoding"]["num_beams"] == 3 and config["scores"]["decoding_choice"] == {"fixed": "beam-3"}
+    code, out, err = run_main(["export", member, "--out", tmp_path / "tuned", "--decoding", "beam", "--beam", 2,
+                               "--length-penalty", 1, "--block-trigrams", *data])  # tuned on val elsewhere
+    assert code == 0, err
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert (config["decoding"]["num_beams"], config["decoding"]["length_penalty"]) == (2, 1.0)
+    assert config["decoding"]["block_trigrams"] is True
+    code, _, err = run_main(["export", member, "--out", tmp_path / "bad", "--length-penalty", "nan", *data])
+    assert code == 2 and "argument --length-penalty: must be a finite number, got nan" in err
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.integration

@@ -9,7 +9,13 @@ import torch
 from captioning.decoder.checkpoint import Checkpoint
 from captioning.decoder.config import DecoderConfig
 from captioning.decoder.decode_config import DecodeConfig
-from captioning.decoder.ensemble import Ensemble, compatible, load_decoders, save_ensemble
+from captioning.decoder.ensemble import (
+    Ensemble,
+    compatible,
+    load_decoders,
+    save_ensemble,
+    weights_digest,
+)
 from captioning.decoder.model import CaptionDecoder
 from captioning.decoder.search import decode
 from captioning.features.config import EncoderSpec, Preprocessing
@@ -97,3 +103,16 @@ def test_an_ensemble_folder_loads_as_one_model_with_its_own_defaults(tmp_path):
     (folder / "ensemble.json").write_text('{"members": []}')
     with pytest.raises(ValueError, match=r"ensemble\.json: needs a non-empty 'members' list"):
         load_decoders([folder])
+
+
+def test_weights_digest_names_the_weights_not_the_folder(tmp_path):
+    a, b = Checkpoint.load(save(member(0), tmp_path / "a")), Checkpoint.load(save(member(1), tmp_path / "b"))
+    ens = save_ensemble([a, b], tmp_path / "ens", None)
+    shutil.copytree(ens, tmp_path / "moved")
+    assert weights_digest(ens) == weights_digest(tmp_path / "moved") != weights_digest(tmp_path / "a")
+    assert weights_digest(tmp_path / "a") != weights_digest(tmp_path / "b")
+    assert len(weights_digest(ens)) == 16
+    assert weights_digest(save_ensemble([b, a], tmp_path / "swapped", None)) != weights_digest(ens)
+    (tmp_path / "a" / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match=r"a/model\.safetensors: no weights file"):
+        weights_digest(tmp_path / "a")

@@ -187,3 +187,50 @@ def test_notebook05_labelling_stub_is_reported_and_its_solution_is_the_committed
     assert not stub.ok and "not written yet" in stub.message
     solution = check_my_labels(_load(definitions[-1], "my_labels"), entries)
     assert solution.ok and "match the committed ones on all 5" in solution.message, solution.message
+
+
+def _script(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_labels_are_checked_only_against_the_model_they_were_made_with(tmp_path):
+    from captioning.decoder.ensemble import weights_digest
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"the weights")  # the digest reads bytes only
+    path = tmp_path / "analysis.json"
+    script = _script("error_analysis")
+    for digest in (None, weights_digest(model)):  # no digest (older files) or the same model: checked
+        path.write_text(json.dumps({**_record(_entry(1)), **({"model_digest": digest} if digest else {})}))
+        script.check_model(path, str(model))
+    path.write_text(json.dumps({**_record(_entry(1)), "model": "the first shipped ensemble (git abc)",
+                                "model_digest": "0123456789abcdef"}))
+    with pytest.raises(InputError, match=r"model_digest 0123456789abcdef is the first shipped ensemble \(git abc\), "
+                                         r"not --checkpoint .*model \([0-9a-f]{16}\); pass that model") as err:
+        script.check_model(path, str(model))
+    assert "\n" not in str(err.value)
+
+
+def test_the_committed_worst50_names_its_model():
+    analysis = read_analysis(RESULTS / "val-worst50.json")
+    assert len(analysis["model_digest"]) == 16 and "ecedf3a" in analysis["model"]
+
+
+def test_compare_labels_names_each_record_by_its_model_description():
+    before = {**_record(_entry(1)), "model": "the first ensemble"}
+    after = {**_record(_entry(1, categories=["generic caption"]), checkpoint="same-name"), "model": "the second"}
+    assert list(compare_labels(before, after)["columns"]) == ["before: the first ensemble", "after: the second"]
+
+
+def test_the_sample_labels_and_the_latest_relabel_are_the_shipped_models():
+    """Shipping a new model means relabelling: the demo photos' record and the newest relabelled
+    worst-50 record carry the shipped weights' digest (and v1's record does not)."""
+    from captioning.decoder.ensemble import weights_digest
+    shipped = weights_digest()
+    assert read_sample_labels(RESULTS / "samples.json")["model_digest"] == shipped
+    assert read_analysis(sorted(RESULTS.glob("val-worst50-*.json"))[-1])["model_digest"] == shipped
+    assert read_analysis(RESULTS / "val-worst50.json")["model_digest"] != shipped
