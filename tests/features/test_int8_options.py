@@ -2,7 +2,6 @@
 percentile ranges, the layer ranking (ORT's QDQ debugging tools), nodes kept in fp32, and cache
 keys (new settings never share a cached model; the default settings' files did not change)."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -15,9 +14,9 @@ from captioning.core.config import ConfigError
 from captioning.core.errors import InputError
 from captioning.core.io import write_json
 from captioning.features import int8, int8_debug, onnx
+from tests.shared import benchmark_script
 
 pytestmark = pytest.mark.skipif(not onnx.onnx_available(), reason="onnxruntime is not installed")
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "int8.py"
 
 
 class Tiny(torch.nn.Module):
@@ -136,9 +135,7 @@ def test_excluded_nodes_stay_fp32(prepared, ranges, qdq, tmp_path):
 
 
 def test_benchmark_configs():
-    spec = importlib.util.spec_from_file_location("int8_benchmark", BENCHMARK)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_script("int8")
     settings, images, top = bench.parse_config("percentile-99.9+asym+fp32top4:128:uint8")
     assert (settings.percentile, settings.symmetric, images, top) == (99.9, False, 128, 4)
     assert bench.parse_config("minmax:64:int8") == (int8.QuantSettings("minmax", activations="int8"), 64, 0)

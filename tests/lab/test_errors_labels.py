@@ -20,6 +20,7 @@ from captioning.lab.errors import (
     sample_sheet,
 )
 from captioning.lab.labelling import EXERCISE_IDS, category_bars, check_my_labels, label_agreement
+from tests.shared import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results/error-analysis"
@@ -189,21 +190,13 @@ def test_notebook05_labelling_stub_is_reported_and_its_solution_is_the_committed
     assert solution.ok and "match the committed ones on all 5" in solution.message, solution.message
 
 
-def _script(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_labels_are_checked_only_against_the_model_they_were_made_with(tmp_path):
     from captioning.decoder.ensemble import weights_digest
     model = tmp_path / "model"
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"the weights")  # the digest reads bytes only
     path = tmp_path / "analysis.json"
-    script = _script("error_analysis")
+    script = benchmark_script("error_analysis")
     for digest in (None, weights_digest(model)):  # no digest (older files) or the same model: checked
         path.write_text(json.dumps({**_record(_entry(1)), **({"model_digest": digest} if digest else {})}))
         script.check_model(path, str(model))
