@@ -75,11 +75,24 @@ def _quiet_peer_loss(args: threading.ExceptHookArgs) -> None:
 _DEFAULT_HOOK = threading.excepthook
 
 
+def _quiet_after_interrupt(interrupts: _Interrupts):
+    """sys.unraisablehook: once Ctrl-C came, an object it left half-built failing in its __del__ (a
+    DataLoader iterator interrupted in its constructor) is part of the interrupt, not an error to print."""
+    def hook(args: object) -> None:
+        if not interrupts.caught:
+            _DEFAULT_UNRAISABLE(args)
+    return hook
+
+
+_DEFAULT_UNRAISABLE = sys.unraisablehook
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one `captioning` command (argv, default sys.argv[1:]) and return its exit code (a bad
     flag exits 2 from the parser); Ctrl-C at any moment is one line and exit 130."""
     threading.excepthook = _quiet_peer_loss
     interrupts = _Interrupts(keep_ignoring=argv is None)
+    sys.unraisablehook = _quiet_after_interrupt(interrupts)
     try:
         with interrupts:
             tune()  # process-wide CPU speed settings belong to the entry point, not the library

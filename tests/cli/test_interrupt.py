@@ -96,3 +96,20 @@ def test_a_lost_worker_connection_in_the_sharing_thread_prints_nothing(monkeypat
                         (ValueError, serve)):
         cli_main._quiet_peer_loss(SimpleNamespace(exc_type=exc, exc_value=exc(), exc_traceback=None, thread=thread))
     assert shown == [ConnectionResetError, ValueError]  # only the sharing thread's lost peer is quiet
+
+
+def test_a_half_built_object_failing_in_its_destructor_after_ctrl_c_is_not_printed(monkeypatch):
+    """Ctrl-C inside a DataLoader iterator's constructor leaves an object whose __del__ fails
+    ("Exception ignored in ..."): after an interrupt that is part of it; before one it is shown."""
+    from types import SimpleNamespace
+
+    from captioning.cli import main as cli_main
+
+    shown = []
+    monkeypatch.setattr(cli_main, "_DEFAULT_UNRAISABLE", lambda args: shown.append(args.exc_type))
+    interrupts = cli_main._Interrupts(keep_ignoring=False)
+    hook = cli_main._quiet_after_interrupt(interrupts)
+    hook(SimpleNamespace(exc_type=AttributeError))
+    interrupts.caught = True
+    hook(SimpleNamespace(exc_type=AttributeError))
+    assert shown == [AttributeError]  # only the one before the interrupt
