@@ -1,10 +1,12 @@
 """The named tests that judge the cell comparison, on tiny arrays with answers known by hand."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from captioning.core.errors import InputError
 from captioning.lab import significance as sig
 
 
@@ -131,3 +133,22 @@ def test_learning_speed_reads_each_seed_at_each_epoch():
     assert rows[0] == {"cell": "gru", "epoch": 1, "seeds": [0, 1], "val_cider": [25.0, 24.9], "min": 24.9,
                        "max": 25.0, "mean": pytest.approx(24.95)}
     assert [(r["cell"], r["epoch"]) for r in rows] == [("gru", 1), ("gru", 2), ("lstm", 1)]  # lstm ran 1 epoch
+
+
+def test_compare_models_reads_two_evaluate_outputs_and_refuses_bad_ones(tmp_path):
+    from tests.shared import benchmark_script
+    script = benchmark_script("compare_models")
+
+    def out(name, scores, decodings=("beam-2",)):
+        path = tmp_path / name
+        rows = [{"image_id": i, "scores": {"CIDEr": c}} for i, c in enumerate(scores)]
+        path.write_text(json.dumps({d: {"images": rows} for d in decodings}))
+        return path
+
+    assert script.per_image_cider(out("a.json", [1.0, 2.5])) == ("beam-2", {"0": 1.0, "1": 2.5})
+    with pytest.raises(InputError, match=r"b\.json: expected the output of one decoding"):
+        script.per_image_cider(out("b.json", [1.0], decodings=("greedy", "beam-3")))
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"greedy": {"images": [{"image_id": 1, "scores": {}}]}}))
+    with pytest.raises(InputError, match=r"c\.json: images\[\]\.scores\.CIDEr missing"):
+        script.per_image_cider(bad)
