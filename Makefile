@@ -57,7 +57,8 @@ SCST_EPOCHS ?= 20
 # keeps the BEAM / LENGTH_PENALTY decoding without a val check (val cannot choose for members
 # that trained on it; see MODEL_CARD.md).
 TRAIN_VAL ?=
-# CE_EPOCHS=12 is refuted on val by the trial ce-e12-s1 (53.6 vs 59.5, README): choose it on a new trial first.
+# No budget has passed on val yet: 12 (ce-e12-s1, 53.6 vs 59.5) and, on views, 16 and 20 (SCST from
+# them ends at 66.1 and 67.4 vs 71.0) are refuted (README); choose CE_EPOCHS on a passing trial first.
 CE_EPOCHS ?= 12
 # Both stages train on VIEWS crops/flips of each train image (the views lever in
 # results/recipe/recipe.md), extracted once into their own feature cache; VIEWS= trains on one.

@@ -15,6 +15,7 @@ from ..decoder.ensemble import load_decoders
 from ..features.config import ComputeConfig
 from ..metrics.coco import format_table
 from ..training.evaluation import evaluate_split
+from ..training.provenance import trained_on_val
 from . import datasets
 from .options import build, given
 
@@ -37,6 +38,10 @@ def _with_references(recs: list[ImageRecord], split: str) -> list[ImageRecord]:
 def evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(build(args, ComputeConfig).device)
     decoder, first = load_decoders(args.checkpoint, device)
+    where = str(first.folder or "the shipped model")
+    if args.split == "val" and trained_on_val(first.training, where):
+        log.warning("%s trained on the val images (train_val): its val scores measure images it learned "
+                    "from, not held-out ones; score it on test", where)
     recs = _with_references(select_split(datasets.records(args), args.split), args.split)
     _, feats, kept = datasets.features(args, recs, first.encoder)
     if not kept:  # fail fast: nothing to decode, and METEOR cannot score an empty split

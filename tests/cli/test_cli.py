@@ -295,6 +295,11 @@ def test_train_val_members_train_on_val_and_export_only_with_fixed_decoding(cli_
     config = json.loads((tmp_path / "tuned" / "config.json").read_text())
     assert (config["decoding"]["num_beams"], config["decoding"]["length_penalty"]) == (2, 1.0)
     assert config["decoding"]["block_trigrams"] is True
+    evaluate = ["evaluate", "--checkpoint", tmp_path / "tuned", "--json", *data]
+    code, _, err = run_main([*evaluate, "--split", "val"])
+    assert code == 0 and "tuned trained on the val images (train_val): its val scores measure images" in err, err
+    code, _, err = run_main([*evaluate, "--split", "test"])
+    assert code == 0 and "train_val" not in err, err
     code, _, err = run_main(["export", member, "--out", tmp_path / "bad", "--length-penalty", "nan", *data])
     assert code == 2 and "argument --length-penalty: must be a finite number, got nan" in err
     assert not (tmp_path / "bad").exists()
