@@ -34,6 +34,9 @@ class TrainConfig(Config):
     """Cross-entropy training settings; serialized into each checkpoint's config.json."""
 
     epochs: int = option(20, "maximum epochs")
+    stop_after: int = option(0, "end the run after this epoch while the learning-rate schedule still spans "
+                             "--epochs (0: run them all): a val run's best epoch as the fixed budget of "
+                             "train_val members")
     batch_size: int = option(64, "captions per optimizer step")
     lr: float = option(1e-3, "peak AdamW learning rate")
     weight_decay: float = option(0.01, "AdamW weight decay", bounds=(0, MAX_WEIGHT_DECAY))
@@ -58,7 +61,13 @@ class TrainConfig(Config):
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         check(self.warmup_epochs >= 0, "warmup_epochs", f"must be >= 0, got {self.warmup_epochs}")
         check(self.val_images >= 0, "val_images", f"must be >= 0, got {self.val_images}")
+        check(0 <= self.stop_after <= self.epochs, "stop_after",
+              f"must be in [0, epochs ({self.epochs})], got {self.stop_after}")
         check_train_val(self.train_val, self.patience, self.epochs)
+
+    def last_epoch(self) -> int:
+        """The epoch the run ends after (the schedule spans `epochs` either way)."""
+        return self.stop_after or self.epochs
 
 
 SCST_BASELINES = ("greedy", "mean")
@@ -105,6 +114,10 @@ class ScstConfig(Config):
         check(self.baseline in SCST_BASELINES, "baseline", f"unknown '{self.baseline}' (greedy or mean)")
         check(self.baseline != "mean" or self.samples >= 2, "samples", "the mean baseline needs at least 2")
         check_train_val(self.train_val, self.patience, self.epochs)
+
+    def last_epoch(self) -> int:
+        """The epoch the run ends after."""
+        return self.epochs
 
 
 @dataclass

@@ -183,7 +183,7 @@ def fit(objective: Objective | SplitTensors, train: SplitTensors, val: SplitTens
 
     if state.best_cider < 0 and objective.validate_start:  # the starting point: epoch 0, the best/ to beat
         finish(0, {"epoch": 0, "seconds": 0.0})
-    for epoch in range(state.epoch + 1, objective.config.epochs + 1):
+    for epoch in range(state.epoch + 1, objective.config.last_epoch() + 1):
         if state.stale(objective.config.patience):
             log.info("early stop: no better val CIDEr for %d epochs", objective.config.patience)
             break

@@ -137,6 +137,22 @@ def test_resume_continues_exactly(tmp_path):
     assert strip == [{k: v for k, v in m.items() if k != "seconds"} for m in mb]
 
 
+def test_stop_after_ends_the_run_early_on_the_full_schedule(tmp_path):
+    """stop_after=2 of 3 epochs trains exactly the first 2 epochs of the 3-epoch run (its learning
+    rate still decays over 3), unlike a 2-epoch run; past the epochs it is refused."""
+    def strip(rows):
+        return [{k: v for k, v in m.items() if k != "seconds"} for m in rows]
+
+    run(tmp_path / "full", epochs=3)
+    summary = run(tmp_path / "stopped", epochs=3, stop_after=2)
+    run(tmp_path / "short", epochs=2)
+    stopped = strip(read_metrics(tmp_path / "stopped"))
+    assert summary["epochs_run"] == 2 and stopped == strip(read_metrics(tmp_path / "full"))[:2]
+    assert stopped[1]["train_loss"] != strip(read_metrics(tmp_path / "short"))[1]["train_loss"]
+    with pytest.raises(ConfigError, match="stop_after"):
+        TrainConfig(epochs=3, stop_after=4)
+
+
 def test_resume_of_a_finished_run_trains_nothing_more(tmp_path):
     run(tmp_path, epochs=1)
     before = load_file(str(tmp_path / "latest" / "model.safetensors"))
