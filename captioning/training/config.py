@@ -35,7 +35,7 @@ class TrainConfig(Config):
 
     epochs: int = option(20, "maximum epochs")
     stop_after: int = option(0, "end the run after this epoch while the learning-rate schedule still spans "
-                             "--epochs (0: run them all): a val run's best epoch as the fixed budget of "
+                             "the epochs (0: run them all): a val run's best epoch as the fixed budget of "
                              "train_val members")
     batch_size: int = option(64, "captions per optimizer step")
     lr: float = option(1e-3, "peak AdamW learning rate")
