@@ -43,6 +43,11 @@ def run(out, epochs, resume=False, amp=False, device="cpu", hidden_dim=16, **kw)
     return fit(objective, split["train"], split["val"], out, resume=resume, progress=False, amp=amp, device=device)
 
 
+def without_seconds(metrics):
+    """Per-epoch records without their wall-clock time (the only field two equal runs differ in)."""
+    return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy") / "run"
@@ -133,22 +138,18 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     ma, mb = read_metrics(straight), read_metrics(resumed)
     assert [m["epoch"] for m in mb] == [1, 2]
-    strip = [{k: v for k, v in m.items() if k != "seconds"} for m in ma]
-    assert strip == [{k: v for k, v in m.items() if k != "seconds"} for m in mb]
+    assert without_seconds(ma) == without_seconds(mb)
 
 
 def test_stop_after_ends_the_run_early_on_the_full_schedule(tmp_path):
     """stop_after=2 of 3 epochs trains exactly the first 2 epochs of the 3-epoch run (its learning
     rate still decays over 3), unlike a 2-epoch run; past the epochs it is refused."""
-    def strip(rows):
-        return [{k: v for k, v in m.items() if k != "seconds"} for m in rows]
-
     run(tmp_path / "full", epochs=3)
     summary = run(tmp_path / "stopped", epochs=3, stop_after=2)
     run(tmp_path / "short", epochs=2)
-    stopped = strip(read_metrics(tmp_path / "stopped"))
-    assert summary["epochs_run"] == 2 and stopped == strip(read_metrics(tmp_path / "full"))[:2]
-    assert stopped[1]["train_loss"] != strip(read_metrics(tmp_path / "short"))[1]["train_loss"]
+    stopped = without_seconds(read_metrics(tmp_path / "stopped"))
+    assert summary["epochs_run"] == 2 and stopped == without_seconds(read_metrics(tmp_path / "full"))[:2]
+    assert stopped[1]["train_loss"] != read_metrics(tmp_path / "short")[1]["train_loss"]
     with pytest.raises(ConfigError, match="stop_after"):
         TrainConfig(epochs=3, stop_after=4)
 
