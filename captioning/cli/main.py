@@ -64,15 +64,27 @@ class _Interrupts:
             signal.signal(signal.SIGINT, signal.SIG_IGN if self.caught and self.keep_ignoring else self.previous)
 
 
+def _peer_loss(exc_type: type[BaseException], thread: threading.Thread | None) -> bool:
+    """A lost connection in multiprocessing's descriptor-sharing thread (its peer died, as under a
+    Ctrl-C to the process group): not a second error to print."""
+    return issubclass(exc_type, (ConnectionError, EOFError)) and "_serve" in getattr(thread, "name", "")
+
+
 def _quiet_peer_loss(args: threading.ExceptHookArgs) -> None:
-    """Thread exception hook: a lost connection in multiprocessing's descriptor-sharing thread (its
-    DataLoader workers died, as under a Ctrl-C to the process group) is not a second error to print."""
-    lost = issubclass(args.exc_type, (ConnectionError, EOFError))
-    if not (lost and "_serve" in getattr(args.thread, "name", "")):
+    """threading.excepthook: an exception that escapes the sharing thread."""
+    if not _peer_loss(args.exc_type, args.thread):
         _DEFAULT_HOOK(args)
 
 
+def _quiet_peer_loss_sys(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+    """sys.excepthook: the sharing thread (resource_sharer._serve, in a DataLoader worker forked from
+    this process) catches its own errors and reports them here, not through threading.excepthook."""
+    if not _peer_loss(exc_type, threading.current_thread()):
+        _DEFAULT_SYS_HOOK(exc_type, exc, tb)
+
+
 _DEFAULT_HOOK = threading.excepthook
+_DEFAULT_SYS_HOOK = sys.excepthook
 
 
 def _quiet_after_interrupt(interrupts: _Interrupts):
@@ -90,7 +102,7 @@ _DEFAULT_UNRAISABLE = sys.unraisablehook
 def main(argv: list[str] | None = None) -> int:
     """Run one `captioning` command (argv, default sys.argv[1:]) and return its exit code (a bad
     flag exits 2 from the parser); Ctrl-C at any moment is one line and exit 130."""
-    threading.excepthook = _quiet_peer_loss
+    threading.excepthook, sys.excepthook = _quiet_peer_loss, _quiet_peer_loss_sys
     interrupts = _Interrupts(keep_ignoring=argv is None)
     sys.unraisablehook = _quiet_after_interrupt(interrupts)
     try:

@@ -98,6 +98,31 @@ def test_a_lost_worker_connection_in_the_sharing_thread_prints_nothing(monkeypat
     assert shown == [ConnectionResetError, ValueError]  # only the sharing thread's lost peer is quiet
 
 
+def test_the_sharing_thread_reporting_a_lost_peer_through_sys_excepthook_prints_nothing(monkeypatch):
+    """multiprocessing.resource_sharer._serve catches its own errors and hands them to sys.excepthook
+    (the mid-run Ctrl-C test caught one such traceback): quiet for a lost peer in that thread only."""
+    import threading
+
+    from captioning.cli import main as cli_main
+
+    shown = []
+    monkeypatch.setattr(cli_main, "_DEFAULT_SYS_HOOK", lambda exc_type, exc, tb: shown.append(exc_type))
+
+    def serve(exc_type: type[BaseException]) -> None:
+        try:
+            raise exc_type()
+        except BaseException:
+            cli_main._quiet_peer_loss_sys(*sys.exc_info())
+
+    for exc, name in ((EOFError, "Thread-3 (_serve)"), (BrokenPipeError, "Thread-3 (_serve)"),
+                      (ConnectionResetError, "Thread-4 (work)"), (ValueError, "Thread-3 (_serve)")):
+        thread = threading.Thread(target=serve, args=(exc,), name=name)
+        thread.start()
+        thread.join()
+    cli_main._quiet_peer_loss_sys(EOFError, EOFError(), None)  # the main thread is never quiet
+    assert shown == [ConnectionResetError, ValueError, EOFError]
+
+
 def test_a_half_built_object_failing_in_its_destructor_after_ctrl_c_is_not_printed(monkeypatch):
     """Ctrl-C inside a DataLoader iterator's constructor leaves an object whose __del__ fails
     ("Exception ignored in ..."): after an interrupt that is part of it; before one it is shown."""
